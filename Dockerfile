@@ -1,0 +1,19 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY clinic ./clinic
+COPY waitlist ./waitlist
+COPY offers ./offers
+COPY messaging ./messaging
+COPY portal ./portal
+COPY ehr ./ehr
+COPY templates ./templates
+COPY static ./static
+COPY manage.py ./
+RUN pip install --no-cache-dir . && useradd --create-home app && mkdir -p var && chown -R app var
+USER app
+# collectstatic needs settings that start; these build-time values are never served.
+RUN DEBUG=true python manage.py collectstatic --noinput
+EXPOSE 8000
+CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -1,0 +1,52 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Where the PostgreSQL half of `make test` runs; skipped if nothing answers there
+# (unless REQUIRE_POSTGRES=1, as in CI).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slotfill
+export TEST_DATABASE_URL
+
+.PHONY: install run test test-sqlite test-postgres lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@test -f .env || cp .env.example .env
+	@touch $(STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Starting web (http://127.0.0.1:8000), Celery worker and Celery beat. Ctrl-C stops all."
+	$(VENV)/bin/honcho -f Procfile.dev start
+
+test: install
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: install
+	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@if $(PY) -m clinic.lib.dbcheck "$(TEST_DATABASE_URL)"; then \
+		DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) -m pytest -m "not browser" $(PYTEST_ARGS); \
+	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
+		echo "PostgreSQL is required but does not answer at TEST_DATABASE_URL"; exit 1; \
+	else \
+		echo "PostgreSQL not reachable at TEST_DATABASE_URL: its half of the suite was skipped."; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: install
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) var db.sqlite3*

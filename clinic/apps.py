@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ClinicConfig(AppConfig):
+    name = "clinic"
+    verbose_name = "Clinic"
+
+    def ready(self):
+        from clinic import roles
+
+        roles.connect()

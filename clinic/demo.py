@@ -1,0 +1,96 @@
+"""The demo clinic that `make run` loads: staff logins, providers, patients on the waitlist."""
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from clinic import roles
+from clinic.models import AppointmentType, Location, Patient, Provider
+from waitlist.models import WaitlistEntry
+
+DEMO_PASSWORD = "waitlist-demo-2026"
+DEMO_USERS = [
+    # username, role, Django admin access, superuser
+    ("frontdesk", roles.FRONT_DESK, False, False),
+    ("manager", roles.MANAGER, True, False),  # reviews the audit trail in the admin
+    ("admin", roles.ADMIN, True, True),
+]
+PROVIDERS = [
+    ("Dr. Maya Patel", "1234567893"),
+    ("Dr. Luis Ortega", "1245319599"),
+    ("Dr. Grace Kim", "1356802418"),
+]
+TYPES = [
+    ("follow-up", "Follow-up visit", 20),
+    ("new-patient", "New patient visit", 40),
+    ("annual", "Annual physical", 30),
+]
+# first, last, language
+PATIENTS = [
+    ("Ana", "Gomez", "es"), ("Ben", "Carter", "en"), ("Chloe", "Nguyen", "en"),
+    ("Diego", "Ramirez", "es"), ("Ella", "Johnson", "en"), ("Farid", "Haddad", "en"),
+    ("Grace", "Okafor", "en"), ("Hugo", "Silva", "es"), ("Iris", "Walker", "en"),
+    ("Jamal", "Brooks", "en"), ("Keiko", "Tanaka", "en"), ("Lucia", "Morales", "es"),
+]
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+
+
+@transaction.atomic
+def seed_demo() -> list[tuple[str, str]]:
+    """Create (or leave as they are) the demo data. Returns [(username, role)]."""
+    roles.ensure_roles()
+    User = get_user_model()
+    logins = []
+    for username, role, staff, superuser in DEMO_USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"is_staff": staff, "is_superuser": superuser,
+                      "first_name": username.capitalize()},
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        user.groups.add(Group.objects.get(name=role))
+        logins.append((username, role))
+
+    main_site, _ = Location.objects.get_or_create(
+        name="Main Street clinic", defaults={"address": "100 Main St"}
+    )
+    providers = []
+    for name, npi in PROVIDERS:
+        provider, _ = Provider.objects.get_or_create(
+            identifier_system=NPI_SYSTEM, identifier_value=npi,
+            defaults={"name": name, "location": main_site},
+        )
+        providers.append(provider)
+    types = [
+        AppointmentType.objects.get_or_create(
+            code=code, defaults={"name": name, "duration_minutes": minutes}
+        )[0]
+        for code, name, minutes in TYPES
+    ]
+
+    now = timezone.now()
+    for index, (first, last, language) in enumerate(PATIENTS):
+        patient, created = Patient.objects.get_or_create(
+            phone=f"+1312555{index + 150:04d}",
+            defaults={"first_name": first, "last_name": last, "preferred_language": language},
+        )
+        if not created:
+            continue
+        entry = WaitlistEntry.objects.create(
+            patient=patient,
+            any_provider=index % 3 == 0,
+            appointment_type=types[index % 2],
+            urgent=index % 5 == 0,
+            boost=(index % 4) * 5,
+            current_appointment_at=now + dt.timedelta(days=20 + 17 * index),
+            added_at=now - dt.timedelta(days=3 + 9 * index),
+            comment="Demo patient",
+        )
+        if not entry.any_provider:
+            entry.providers.set(providers[index % len(providers): index % len(providers) + 2])
+    return logins

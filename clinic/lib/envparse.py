@@ -1,0 +1,72 @@
+"""Strict parsing of environment values: a bad value stops start-up with a clear message."""
+
+import datetime as dt
+import os
+import zoneinfo
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
+
+
+def env_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name}={value} must be between {minimum} and {maximum}.")
+    return value
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be one of: {', '.join(choices)}.")
+    return value
+
+
+def env_time_zone(name: str, default: str) -> str:
+    value = (os.environ.get(name) or default).strip()
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a time zone name such as America/Chicago."
+        ) from None
+    return value
+
+
+def parse_send_hours(name: str, default: str) -> tuple[dt.time, dt.time | None]:
+    """'08:00-20:00' -> (08:00, 20:00). The end may be 24:00, returned as None (midnight)."""
+    raw = (os.environ.get(name) or default).strip()
+    try:
+        start_text, end_text = (part.strip() for part in raw.split("-"))
+        start = dt.time.fromisoformat(start_text)
+        end = None if end_text == "24:00" else dt.time.fromisoformat(end_text)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} must look like 08:00-20:00 (or 00:00-24:00 for always)."
+        ) from None
+    if end is not None and end <= start:
+        raise ImproperlyConfigured(f"{name}={raw!r}: the end must be after the start.")
+    return start, end

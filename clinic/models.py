@@ -1,0 +1,107 @@
+"""The clinic's reference data: locations, providers, appointment types, patients."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from clinic.lib.phones import display_phone, mask_phone
+
+
+class Location(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    address = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Provider(models.Model):
+    name = models.CharField(max_length=120)
+    # The EHR's identifier for this provider (FHIR Identifier system + value), e.g. an NPI.
+    identifier_system = models.CharField(max_length=255, blank=True)
+    identifier_value = models.CharField(max_length=120, blank=True)
+    location = models.ForeignKey(
+        Location, null=True, blank=True, on_delete=models.SET_NULL, related_name="providers"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["identifier_system", "identifier_value"],
+                condition=~Q(identifier_value=""),
+                name="provider_identifier_unique",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class AppointmentType(models.Model):
+    code = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    duration_minutes = models.PositiveSmallIntegerField(default=20)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Patient(models.Model):
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        SPANISH = "es", "Spanish"
+
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80, blank=True)
+    phone = models.CharField(
+        max_length=20, unique=True, help_text="Mobile number in E.164, e.g. +13125550142."
+    )
+    preferred_language = models.CharField(
+        max_length=5, choices=Language.choices, default=Language.ENGLISH
+    )
+    # Set when the patient texts STOP (or Twilio reports 21610); cleared by START.
+    sms_opted_out_at = models.DateTimeField(null=True, blank=True)
+    # Set when Twilio reports the number invalid or not a mobile (21211, 21614).
+    phone_invalid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(phone__startswith="+"), name="patient_phone_e164")
+        ]
+
+    def __str__(self):
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def sms_opted_out(self) -> bool:
+        return self.sms_opted_out_at is not None
+
+    @property
+    def can_receive_sms(self) -> bool:
+        return self.sms_opted_out_at is None and self.phone_invalid_at is None
+
+    @property
+    def phone_masked(self) -> str:
+        return mask_phone(self.phone)
+
+    @property
+    def phone_display(self) -> str:
+        return display_phone(self.phone)

@@ -1,0 +1,56 @@
+"""Every admin changelist and add page loads for an administrator."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from clinic.demo import seed_demo
+from messaging.models import Message
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [(m._meta.app_label, m._meta.model_name) for m in admin.site._registry]
+
+
+@pytest.mark.parametrize(("app_label", "model_name"), MODELS)
+def test_changelist_loads(client, admin_user, app_label, model_name):
+    seed_demo()
+    client.force_login(admin_user)
+    response = client.get(reverse(f"admin:{app_label}_{model_name}_changelist"))
+    assert response.status_code == 200
+
+
+# Logs are evidence: nobody adds to them by hand.
+READ_ONLY = {("messaging", "message"), ("axes", "accessattempt"), ("axes", "accessfailurelog"),
+             ("axes", "accesslog")}
+
+
+@pytest.mark.parametrize(("app_label", "model_name"), MODELS)
+def test_add_page_loads_or_is_refused_for_read_only_logs(client, admin_user, app_label,
+                                                          model_name):
+    client.force_login(admin_user)
+    response = client.get(reverse(f"admin:{app_label}_{model_name}_add"))
+    assert response.status_code == (403 if (app_label, model_name) in READ_ONLY else 200)
+
+
+def test_message_log_cannot_be_edited_or_deleted(client, admin_user):
+    message = Message.objects.create(
+        direction="out", from_number="+13125550100", to_number="+13125550142",
+        body="hello", status="sent",
+    )
+    client.force_login(admin_user)
+    change_url = reverse("admin:messaging_message_change", args=[message.pk])
+    response = client.post(change_url, {"body": "tampered", "status": "delivered"})
+    assert response.status_code == 403
+    response = client.post(reverse("admin:messaging_message_delete", args=[message.pk]),
+                           {"post": "yes"})
+    assert response.status_code == 403
+    message.refresh_from_db()
+    assert message.body == "hello"
+
+
+def test_admin_is_closed_to_front_desk_staff(client, front_desk_user):
+    client.force_login(front_desk_user)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

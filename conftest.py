@@ -1,0 +1,63 @@
+"""Fixtures every app's tests share: named staff users and database-kind markers."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import connection
+
+from clinic import roles
+from clinic.celery import app as celery_app
+
+# Tasks run in-process unless a test starts a real worker (see offers/tests/test_celery_worker.py).
+celery_app.conf.task_always_eager = True
+celery_app.conf.task_eager_propagates = True
+
+STAFF_PASSWORD = "correct-horse-battery-staple"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    vendor = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set TEST_DATABASE_URL, see README)")
+    for item in items:
+        if "postgres" in item.keywords and vendor != "postgresql":
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+def make_staff(username: str, role: str | None, *, is_staff=False):
+    roles.ensure_roles()
+    user = get_user_model().objects.create_user(
+        username=username, password=STAFF_PASSWORD, is_staff=is_staff
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def front_desk_user(db):
+    return make_staff("frontdesk", roles.FRONT_DESK)
+
+
+@pytest.fixture
+def manager_user(db):
+    return make_staff("manager", roles.MANAGER, is_staff=True)
+
+
+@pytest.fixture
+def outsider_user(db):
+    """Signed in, but in no staff role: sees nothing."""
+    return make_staff("outsider", None)
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser(
+        username="admin", password=STAFF_PASSWORD, email="admin@example.com"
+    )

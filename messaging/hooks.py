@@ -1,0 +1,50 @@
+"""The one hand-off between the SMS channel and whoever uses it (the offer engine).
+
+messaging knows nothing about slots. It understands what a patient's reply means
+(yes, no, stop, help, ...) and hands yes/no over to one registered reply handler,
+which decides what happens and which template answers. Delivery failures and
+opt-outs are announced with signals, so users of the channel can react.
+
+    # offers/apps.py
+    def ready(self):
+        from messaging.hooks import register_reply_handler
+        from offers.replies import handle_reply
+        register_reply_handler(handle_reply)
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.dispatch import Signal
+
+
+@dataclass(frozen=True)
+class ReplyAnswer:
+    """What to text back: a template under templates/sms/<lang>/<template>.txt and its context."""
+
+    template: str
+    context: dict = field(default_factory=dict)
+    offer_id: int | None = None
+
+
+# handler(*, patient, intent: "yes" | "no", message) -> ReplyAnswer
+ReplyHandler = Callable[..., ReplyAnswer]
+
+_reply_handler: ReplyHandler | None = None
+
+
+def register_reply_handler(handler: ReplyHandler) -> None:
+    global _reply_handler
+    _reply_handler = handler
+
+
+def get_reply_handler() -> ReplyHandler | None:
+    return _reply_handler
+
+
+# Sent after commit when an outbound message will never reach the patient:
+# kwargs message (messaging.Message), permanent (bool), error_code (str).
+message_failed = Signal()
+
+# Sent after commit when a patient opts out (STOP, or Twilio error 21610): kwargs patient.
+patient_opted_out = Signal()

@@ -1,0 +1,82 @@
+"""The message log: every SMS in and out, kept for audit.
+
+`python manage.py dumpdata messaging` exports it for an auditor (see CONTRACT.md).
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from clinic.models import Patient
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        IN = "in", "Received"
+        OUT = "out", "Sent"
+
+    class Status(models.TextChoices):
+        # Outbound, in the order they may happen; statuses only move forward.
+        QUEUED = "queued", "Queued"  # recorded, not yet handed to the SMS backend
+        SENDING = "sending", "Sending"  # handed to the backend, answer not known yet
+        ACCEPTED = "accepted", "Accepted by Twilio"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        UNDELIVERED = "undelivered", "Undelivered"
+        FAILED = "failed", "Failed"
+        # Outbound messages we decided not to send (patient opted out meanwhile).
+        SUPPRESSED = "suppressed", "Not sent"
+        # Inbound.
+        RECEIVED = "received", "Received"
+
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    from_number = models.CharField(max_length=20)
+    to_number = models.CharField(max_length=20)
+    body = models.TextField(blank=True)
+    # Which template made an outbound message (offer, confirmation, ...); empty for inbound.
+    kind = models.CharField(max_length=40, blank=True)
+    twilio_sid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    error_code = models.CharField(max_length=10, blank=True)
+    error_message = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    # A string reference: messaging is a channel and imports nothing from offers.
+    offer = models.ForeignKey(
+        "offers.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Set by purge_messages: the body was replaced, the audit facts kept.
+    body_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["patient", "created_at"], name="message_patient_time")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(direction__in=["in", "out"]), name="message_direction_valid"
+            )
+        ]
+
+    def __str__(self):
+        arrow = "←" if self.direction == self.Direction.IN else "→"
+        return f"{arrow} {self.kind or 'reply'} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class MessageStatusEvent(models.Model):
+    """Each status Twilio (or our sender) reported, with when: the message's history."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_events")
+    status = models.CharField(max_length=12)
+    error_code = models.CharField(max_length=10, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,135 @@
+"""Open slots freed by cancellations, and the offers that fill them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from clinic.models import AppointmentType, Location, Patient, Provider
+from waitlist.models import WaitlistEntry
+
+
+class Slot(models.Model):
+    class Status(models.TextChoices):
+        OFFERING = "offering", "Offering"
+        FILLED = "filled", "Filled"
+        UNFILLED = "unfilled", "Unfilled"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", "Staff portal"
+        EHR = "ehr", "EHR (FHIR API)"
+        ADMIN = "admin", "Django admin"
+
+    class FilledVia(models.TextChoices):
+        SMS = "sms", "SMS offer"
+        PHONE = "phone", "Staff, by phone"
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="slots")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.PROTECT)
+    appointment_type = models.ForeignKey(
+        AppointmentType, null=True, blank=True, on_delete=models.PROTECT
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OFFERING)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.PORTAL)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The batch now out (0 before the first one is sent).
+    current_batch = models.PositiveSmallIntegerField(default=0)
+    filled_via = models.CharField(max_length=10, choices=FilledVia.choices, blank=True)
+    filled_entry = models.ForeignKey(
+        WaitlistEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="filled_slots"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The EHR's own id for the cancelled appointment, for idempotent posts.
+    ehr_identifier_system = models.CharField(max_length=255, blank=True)
+    ehr_identifier_value = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["start"]
+        permissions = [("view_reports", "Can view fill reports")]
+        indexes = [models.Index(fields=["status", "start"], name="slot_status_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+            models.CheckConstraint(
+                condition=~Q(status="filled") | ~Q(filled_via=""),
+                name="slot_filled_says_how",
+            ),
+            models.UniqueConstraint(
+                fields=["ehr_identifier_system", "ehr_identifier_value"],
+                condition=~Q(ehr_identifier_value=""),
+                name="slot_ehr_identifier_unique",
+            ),
+        ]
+
+    def __str__(self):
+        local = timezone.localtime(self.start)
+        return f"{self.provider} {local:%a %b %-d %-I:%M %p}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OFFERING
+
+
+class Offer(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to send"  # created; the SMS is not out yet
+        SENT = "sent", "Sent, on hold"  # the hold clock is running
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Failed to send"
+        SUPERSEDED = "superseded", "Superseded"
+
+    LIVE_STATUSES = (Status.PENDING, Status.SENT)
+
+    slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="offers")
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.PROTECT, related_name="offers")
+    # Copied from entry.patient so the database can enforce one live offer per patient.
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="offers")
+    batch = models.PositiveSmallIntegerField()
+    # Rank score at the moment the offer was made, for the audit trail.
+    score = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    hold_until = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slot", "batch", "-score"]
+        indexes = [
+            models.Index(fields=["status", "hold_until"], name="offer_status_hold"),
+        ]
+        constraints = [
+            # The worst bug this product could have: two patients told they got one slot.
+            models.UniqueConstraint(
+                fields=["slot"], condition=Q(status="accepted"), name="one_accepted_offer_per_slot"
+            ),
+            # A patient holds at most one live offer, so a bare YES is never ambiguous.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status__in=["pending", "sent"]),
+                name="one_live_offer_per_patient",
+            ),
+            # Nobody is offered the same slot twice.
+            models.UniqueConstraint(fields=["slot", "entry"], name="one_offer_per_slot_and_entry"),
+        ]
+
+    def __str__(self):
+        return f"Offer of {self.slot} to {self.patient} ({self.get_status_display()})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
