@@ -111,8 +111,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Race tests run real threads, which an in-memory test database cannot serve.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # Race tests run real threads, which an in-memory test database cannot serve. The
+    # test file is named after the database, so two checkouts' suites never share one.
+    _db_stem = Path(str(DATABASES["default"]["NAME"])).stem or "db"
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{_db_stem}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
