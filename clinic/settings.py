@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "messaging",
     "waitlist",
     "offers",
+    "ehr",
     "portal",
 ]
 

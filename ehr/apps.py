@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EhrConfig(AppConfig):
+    name = "ehr"
+    verbose_name = "EHR integration (FHIR API)"
