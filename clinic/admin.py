@@ -1,6 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Q
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic import roles
 from clinic.models import AppointmentType, Location, Patient, Provider
 
 admin.site.site_header = "Waitlist filler — audit and administration"
@@ -35,3 +40,35 @@ class PatientAdmin(SimpleHistoryAdmin):
     search_fields = ["first_name", "last_name", "phone"]
     date_hierarchy = "created_at"
     readonly_fields = ["created_at", "updated_at"]
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class StaffUserAdmin(UserAdmin):
+    """Managers add colleagues and reset their passwords; only a superuser hands out the
+    powers above a manager's (superuser, single permissions, the Admin role), so nobody
+    can promote themselves or take over an administrator's account."""
+
+    def _is_limited(self, request) -> bool:
+        return not request.user.is_superuser
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if self._is_limited(request):
+            queryset = queryset.exclude(Q(is_superuser=True) | Q(groups__name=roles.ADMIN))
+        return queryset
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._is_limited(request):
+            return fieldsets
+        hidden = {"is_superuser", "user_permissions"}
+        return [(name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+                for name, options in fieldsets]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and self._is_limited(request):
+            kwargs["queryset"] = Group.objects.exclude(name=roles.ADMIN)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
