@@ -33,7 +33,8 @@ class Message(models.Model):
     from_number = models.CharField(max_length=20)
     to_number = models.CharField(max_length=20)
     body = models.TextField(blank=True)
-    # Which template made an outbound message (offer, confirmation, ...); empty for inbound.
+    # Outbound: the template that made it (offer, confirmation, ...). Inbound: what the
+    # reply was understood as (yes, no, opt_out, ...).
     kind = models.CharField(max_length=40, blank=True)
     twilio_sid = models.CharField(max_length=64, unique=True, null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices)

@@ -1,10 +1,77 @@
-"""The SMS channel's public API. Implemented by the SMS channel issue (#4).
+"""The SMS channel's public API: send, deliver, receive, record delivery status, opt-outs.
 
-messaging knows nothing about slots: callers pass plain values in `context`.
+messaging knows nothing about slots: callers pass plain values in `context`, and yes/no
+replies go to the reply handler registered in messaging.hooks.
+
+Record before you send: message_send only writes a queued Message; the Celery task
+(messaging.tasks.message_deliver) claims it (queued -> sending) before calling the
+backend, so a re-delivered task never sends twice.
 """
 
+import datetime as dt
+import logging
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
 from clinic.models import Patient
-from messaging.models import Message
+from messaging import hooks
+from messaging.backends import (
+    ERROR_UNSUBSCRIBED,
+    ERRORS_INVALID_NUMBER,
+    PermanentSendError,
+    TemporarySendError,
+    get_backend,
+)
+from messaging.intents import Intent, understand
+from messaging.models import Message, MessageStatusEvent
+from messaging.rendering import sms_render
+
+logger = logging.getLogger(__name__)
+
+Status = Message.Status
+
+# The opt-out confirmation is the one message an opted-out patient still gets.
+OPT_OUT_TEMPLATE = "opt_out"
+
+# Statuses only move forward: a late "sent" never overwrites "delivered".
+STATUS_RANK = {
+    Status.QUEUED: 0,
+    Status.SENDING: 1,
+    Status.ACCEPTED: 2,
+    Status.SENT: 3,
+    Status.DELIVERED: 4,
+    Status.UNDELIVERED: 4,
+    Status.FAILED: 4,
+    Status.SUPPRESSED: 4,
+    Status.RECEIVED: 4,
+}
+# Twilio's MessageStatus values, in our terms.
+TWILIO_STATUSES = {
+    "accepted": Status.ACCEPTED,
+    "scheduled": Status.ACCEPTED,
+    "queued": Status.ACCEPTED,
+    "sending": Status.ACCEPTED,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+    "canceled": Status.FAILED,
+}
+# Errors that say the patient cannot be texted at all, whatever we retry.
+PATIENT_ERRORS = {ERROR_UNSUBSCRIBED, *ERRORS_INVALID_NUMBER}
+
+# A message still "sending" after this long lost its worker mid-call: we cannot know
+# whether Twilio got it, so it is never resent (see messages_reconcile_stuck).
+STUCK_SENDING_AFTER = dt.timedelta(minutes=15)
+
+
+# --- Sending ------------------------------------------------------------------------
 
 
 def message_send(*, patient: Patient, template: str, context: dict | None = None,
@@ -15,13 +82,317 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
     retries). Returns None, recording nothing sendable, when the patient has opted out or
     their number is flagged invalid (except for the opt-out confirmation itself).
     """
-    raise NotImplementedError
+    # Read the flags fresh: a STOP may have arrived since the caller loaded the patient.
+    opted_out_at, invalid_at = Patient.objects.filter(pk=patient.pk).values_list(
+        "sms_opted_out_at", "phone_invalid_at").get()
+    if invalid_at or (opted_out_at and template != OPT_OUT_TEMPLATE):
+        logger.info("SMS %s to patient %s not sent: %s", template, patient.pk,
+                    "number flagged invalid" if invalid_at else "patient opted out")
+        return None
+    body = sms_render(template=template, language=patient.preferred_language,
+                      context=context)
+    with transaction.atomic():
+        message = Message.objects.create(
+            direction=Message.Direction.OUT,
+            from_number=settings.TWILIO_FROM_NUMBER,
+            to_number=patient.phone,
+            body=body,
+            kind=template,
+            status=Status.QUEUED,
+            patient=patient,
+            offer=offer,
+        )
+        MessageStatusEvent.objects.create(message=message, status=Status.QUEUED)
+        transaction.on_commit(partial(_queue_delivery, message.pk))
+    logger.info("SMS %s queued as message %s for patient %s", template, message.pk,
+                patient.pk)
+    return message
+
+
+def _queue_delivery(message_id: int) -> None:
+    from messaging.tasks import message_deliver  # tasks import this module
+
+    message_deliver.delay(message_id)
+
+
+def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
+    """Hand one queued message to the backend. Returns the message's new status.
+
+    Raises TemporarySendError when the caller should retry later (the message is queued
+    again), unless this is the final attempt: then the message fails for good.
+    """
+    now = timezone.now()
+    claimed = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.OUT, status=Status.QUEUED
+    ).update(status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now)
+    if not claimed:
+        # Another worker has it, or it is done: a re-delivered task must not send twice.
+        logger.info("Message %s is no longer queued; not sending it again", message_id)
+        return Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
+    message = Message.objects.select_related("patient").get(pk=message_id)
+    MessageStatusEvent.objects.create(message=message, status=Status.SENDING, at=now)
+
+    patient = message.patient
+    if patient is not None and (
+        patient.phone_invalid_at
+        or (patient.sms_opted_out_at and message.kind != OPT_OUT_TEMPLATE)
+    ):
+        _message_fail(message, status=Status.SUPPRESSED, permanent=True,
+                      error_code="", error_message="Patient opted out or number invalid")
+        return Status.SUPPRESSED
+
+    try:
+        result = get_backend().send(message)
+    except TemporarySendError as exc:
+        if final_attempt:
+            logger.warning("Message %s failed after %s attempts: %s", message.pk,
+                           message.attempts, exc)
+            _message_fail(message, status=Status.FAILED, permanent=False,
+                          error_code=exc.code, error_message=f"Gave up: {exc}")
+            return Status.FAILED
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+                status=Status.QUEUED, error_code=exc.code[:10],
+                error_message=str(exc)[:255], updated_at=timezone.now())
+            MessageStatusEvent.objects.create(message=message, status=Status.QUEUED,
+                                              error_code=exc.code[:10])
+        logger.info("Message %s will be retried: %s", message.pk, exc)
+        raise
+    except PermanentSendError as exc:
+        logger.warning("Twilio refused message %s for patient %s: error %s", message.pk,
+                       patient.pk if patient else None, exc.code)
+        with transaction.atomic():
+            _message_fail(message, status=Status.FAILED, error_code=exc.code,
+                          error_message=str(exc), permanent=exc.code in PATIENT_ERRORS)
+            _patient_apply_error(patient, exc.code)
+        return Status.FAILED
+
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+            status=result.status, twilio_sid=result.sid, sent_at=timezone.now(),
+            error_code="", error_message="", updated_at=timezone.now())
+        MessageStatusEvent.objects.create(message=message, status=result.status)
+    logger.info("Message %s handed over (%s)", message.pk, result.status)
+    return result.status
+
+
+def _message_fail(message: Message, *, status: str, permanent: bool, error_code: str,
+                  error_message: str) -> None:
+    """sending -> failed/suppressed, and tell the engine after commit."""
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+            status=status, error_code=error_code[:10], error_message=error_message[:255],
+            updated_at=timezone.now())
+        if not changed:
+            return
+        MessageStatusEvent.objects.create(message=message, status=status,
+                                          error_code=error_code[:10])
+        message.status, message.error_code = status, error_code[:10]
+        _announce_failure(message, permanent=permanent, error_code=error_code)
+
+
+def _announce_failure(message: Message, *, permanent: bool, error_code: str) -> None:
+    transaction.on_commit(partial(
+        hooks.message_failed.send, sender=Message, message=message, permanent=permanent,
+        error_code=error_code,
+    ))
+
+
+def _patient_apply_error(patient: Patient | None, error_code: str) -> None:
+    if patient is None:
+        return
+    if error_code == ERROR_UNSUBSCRIBED:
+        # Twilio already told the patient they are unsubscribed: no confirmation from us.
+        patient_opt_out(patient=patient, reason="Twilio error 21610: recipient unsubscribed")
+    elif error_code in ERRORS_INVALID_NUMBER:
+        patient_flag_invalid_phone(patient=patient,
+                                   reason=f"Twilio error {error_code}: invalid or not a mobile")
+
+
+def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) -> int:
+    """Fail messages whose worker died mid-call (still "sending" after `older_than`).
+
+    Twilio may or may not have them, so they are never resent: marked failed with error
+    "unknown" and announced with message_failed, so the engine moves on. For the beat sweep.
+    Returns how many were marked.
+    """
+    cutoff = timezone.now() - older_than
+    marked = 0
+    stuck_ids = list(Message.objects.filter(
+        direction=Message.Direction.OUT, status=Status.SENDING, updated_at__lt=cutoff
+    ).values_list("pk", flat=True))
+    for message in Message.objects.filter(pk__in=stuck_ids):
+        with transaction.atomic():
+            changed = Message.objects.filter(
+                pk=message.pk, status=Status.SENDING, updated_at__lt=cutoff
+            ).update(status=Status.FAILED, error_code="unknown", updated_at=timezone.now(),
+                     error_message="The sender stopped mid-call; not resent.")
+            if changed:
+                MessageStatusEvent.objects.create(message=message, status=Status.FAILED,
+                                                  error_code="unknown")
+                message.status = Status.FAILED
+                _announce_failure(message, permanent=False, error_code="unknown")
+                marked += 1
+    if marked:
+        logger.warning("Marked %s message(s) stuck in sending as failed", marked)
+    return marked
+
+
+# --- Delivery status ----------------------------------------------------------------
+
+
+def message_status_record(*, sid: str, status: str, error_code: str = "") -> Message | None:
+    """A Twilio status callback: keep it in the history, move the status only forward.
+
+    Returns the message, or None when the SID is not one of ours.
+    """
+    status = (status or "").strip().lower()
+    error_code = (error_code or "").strip()[:10]
+    new_status = TWILIO_STATUSES.get(status)
+    with transaction.atomic():
+        message = (Message.objects.select_for_update().select_related("patient")
+                   .filter(twilio_sid=sid, direction=Message.Direction.OUT).first())
+        if message is None:
+            logger.info("Status %r for an unknown message SID", status)
+            return None
+        MessageStatusEvent.objects.create(message=message, status=status[:12],
+                                          error_code=error_code)
+        if new_status is None or STATUS_RANK[new_status] <= STATUS_RANK[message.status]:
+            return message
+        message.status = new_status
+        if error_code:
+            message.error_code = error_code
+        message.save(update_fields=["status", "error_code", "updated_at"])
+        if new_status in (Status.UNDELIVERED, Status.FAILED):
+            logger.info("Message %s %s (error %s)", message.pk, new_status, error_code or "-")
+            _patient_apply_error(message.patient, error_code)
+            _announce_failure(message, permanent=error_code in PATIENT_ERRORS,
+                              error_code=error_code)
+    return message
+
+
+# --- Opt-out, opt-in, invalid numbers -------------------------------------------------
+
+
+def patient_opt_out(*, patient: Patient, reason: str) -> bool:
+    """Stop every SMS to the patient. True if this call opted them out (not already)."""
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if locked.sms_opted_out_at is not None:
+            patient.sms_opted_out_at = locked.sms_opted_out_at
+            return False
+        locked.sms_opted_out_at = timezone.now()
+        locked._change_reason = reason
+        locked.save(update_fields=["sms_opted_out_at", "updated_at"])
+        patient.sms_opted_out_at = locked.sms_opted_out_at
+        transaction.on_commit(partial(hooks.patient_opted_out.send, sender=Patient,
+                                      patient=locked))
+    logger.info("Patient %s opted out of SMS", patient.pk)
+    return True
+
+
+def patient_opt_in(*, patient: Patient, reason: str) -> bool:
+    """Texts again (START/UNSTOP). True if this call opted them back in."""
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if locked.sms_opted_out_at is None:
+            return False
+        locked.sms_opted_out_at = None
+        locked._change_reason = reason
+        locked.save(update_fields=["sms_opted_out_at", "updated_at"])
+        patient.sms_opted_out_at = None
+    logger.info("Patient %s opted back in to SMS", patient.pk)
+    return True
+
+
+def patient_flag_invalid_phone(*, patient: Patient, reason: str) -> bool:
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if locked.phone_invalid_at is not None:
+            return False
+        locked.phone_invalid_at = timezone.now()
+        locked._change_reason = reason
+        locked.save(update_fields=["phone_invalid_at", "updated_at"])
+        patient.phone_invalid_at = locked.phone_invalid_at
+    logger.info("Patient %s: phone number flagged invalid", patient.pk)
+    return True
+
+
+# --- Inbound ----------------------------------------------------------------------
 
 
 def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> str | None:
     """Everything an inbound SMS causes: log it (once per sid), understand it, act (opt
     out/in, help, or hand yes/no to the registered reply handler), and log the answer.
-    Returns the reply text to send back (TwiML), or None for a duplicate sid. Used by the
+    Returns the reply text to send back (TwiML), or None for a duplicate sid. An empty
+    string means "answer nothing" (an opted-out patient, a repeated STOP). Used by the
     Twilio webhook and by the portal's SMS simulator alike.
     """
-    raise NotImplementedError
+    sender = _as_e164(from_number)
+    intent = understand(body)
+    with transaction.atomic():
+        patient = Patient.objects.filter(phone=sender).first()
+        try:
+            # The unique SID decides: two deliveries racing each other, one insert wins.
+            with transaction.atomic():
+                inbound = Message.objects.create(
+                    direction=Message.Direction.IN, from_number=sender[:20],
+                    to_number=(to_number or "")[:20], body=body or "", kind=str(intent),
+                    twilio_sid=sid or None, status=Status.RECEIVED, patient=patient,
+                )
+        except IntegrityError:
+            logger.info("Inbound SMS %s already handled; ignoring the repeat", sid)
+            return None
+        MessageStatusEvent.objects.create(message=inbound, status=Status.RECEIVED)
+        logger.info("Inbound SMS %s from %s understood as %s", inbound.pk,
+                    mask_phone(sender), intent)
+
+        answer = _inbound_answer(patient=patient, intent=intent, inbound=inbound)
+        if answer is None:
+            return ""
+        if answer.offer_id and inbound.offer_id is None:
+            inbound.offer_id = answer.offer_id
+            inbound.save(update_fields=["offer", "updated_at"])
+        language = patient.preferred_language if patient else "en"
+        text = sms_render(template=answer.template, language=language,
+                          context=answer.context)
+        # The reply leaves in the webhook's TwiML answer; Twilio takes it from there.
+        reply_status = Status.ACCEPTED if settings.SMS_BACKEND == "twilio" else Status.SENT
+        reply = Message.objects.create(
+            direction=Message.Direction.OUT, from_number=(to_number or "")[:20],
+            to_number=sender[:20], body=text, kind=answer.template, status=reply_status,
+            patient=patient, offer_id=answer.offer_id, sent_at=timezone.now(),
+        )
+        MessageStatusEvent.objects.create(message=reply, status=reply_status)
+    return text
+
+
+def _inbound_answer(*, patient: Patient | None, intent: Intent,
+                    inbound: Message) -> hooks.ReplyAnswer | None:
+    if patient is None:
+        return hooks.ReplyAnswer(OPT_OUT_TEMPLATE if intent == Intent.OPT_OUT
+                                 else "unknown_number")
+    if intent == Intent.OPT_OUT:
+        # One confirmation; a repeated STOP gets silence.
+        opted_out = patient_opt_out(patient=patient, reason="Patient texted STOP")
+        return hooks.ReplyAnswer(OPT_OUT_TEMPLATE) if opted_out else None
+    if intent == Intent.OPT_IN:
+        opted_in = patient_opt_in(patient=patient, reason="Patient texted START")
+        return hooks.ReplyAnswer("opt_in" if opted_in else "help")
+    if patient.sms_opted_out_at is not None:
+        return None  # nothing of any kind until START
+    if intent == Intent.HELP:
+        return hooks.ReplyAnswer("help")
+    if intent in (Intent.YES, Intent.NO):
+        handler = hooks.get_reply_handler()
+        if handler is None:
+            return hooks.ReplyAnswer("nothing_to_answer")
+        return handler(patient=patient, intent=str(intent), message=inbound)
+    return hooks.ReplyAnswer("unclear_reply")
+
+
+def _as_e164(number: str) -> str:
+    try:
+        return phone_to_e164(number)
+    except InvalidPhoneNumber:
+        return (number or "").strip()

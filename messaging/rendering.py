@@ -1,0 +1,69 @@
+"""SMS text: rendering templates/sms/<language>/<name>.txt and measuring segments."""
+
+from django.conf import settings
+from django.template import Context, Engine
+from django.utils import translation
+
+LANGUAGES = ("en", "es")
+TEMPLATE_NAMES = (
+    "offer", "confirmation", "already_filled", "offer_expired", "declined", "offer_closed",
+    "nothing_to_answer", "unclear_reply", "opt_out", "opt_in", "help", "unknown_number",
+)
+
+_engine: Engine | None = None
+
+
+def _sms_engine() -> Engine:
+    # Its own engine: SMS is plain text, so no HTML autoescaping ("&" must stay "&").
+    global _engine
+    if _engine is None:
+        _engine = Engine(
+            dirs=[settings.BASE_DIR / "templates"],
+            autoescape=False,
+            builtins=["messaging.templatetags.sms"],
+        )
+    return _engine
+
+
+def sms_render(*, template: str, language: str, context: dict | None = None) -> str:
+    """The text of one SMS. Unknown languages fall back to English."""
+    if template not in TEMPLATE_NAMES:
+        raise ValueError(f"No SMS template named {template!r}.")
+    language = language if language in LANGUAGES else "en"
+    full_context = {
+        **(context or {}),
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_phone": settings.CLINIC_PHONE,
+    }
+    with translation.override(language):
+        text = _sms_engine().get_template(f"sms/{language}/{template}.txt").render(
+            Context(full_context, autoescape=False)
+        )
+    # Templates may wrap lines for readability; an SMS is one paragraph.
+    return " ".join(text.split())
+
+
+# GSM 03.38: the basic alphabet, and the extension table whose characters cost two septets.
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+def sms_is_gsm7(text: str) -> bool:
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text)
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments the carrier bills for `text` (GSM-7 if it fits, else UCS-2)."""
+    if sms_is_gsm7(text):
+        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        single, multi = 160, 153
+    else:
+        # UCS-2 counts UTF-16 code units: an emoji takes two.
+        units = len(text.encode("utf-16-le")) // 2
+        single, multi = 70, 67
+    if units <= single:
+        return 1
+    return -(-units // multi)

@@ -1,0 +1,106 @@
+"""Every template, both languages: fits in few segments, carries the clinic's details,
+never anything medical."""
+
+import datetime as dt
+
+import pytest
+from django.test import override_settings
+
+from messaging.rendering import (
+    LANGUAGES,
+    TEMPLATE_NAMES,
+    sms_is_gsm7,
+    sms_render,
+    sms_segments,
+)
+
+START = dt.datetime(2026, 3, 7, 16, 20, tzinfo=dt.UTC)  # Saturday 10:20 AM in Chicago
+CONTEXT = {"first_name": "Lucia", "start": START, "provider": "Dr. Luis Ortega",
+           "hold_minutes": 7}
+MEDICAL_WORDS = ["diagnos", "cardio", "derma", "follow-up", "physical", "reason",
+                 "specialty", "seguimiento", "especialidad"]
+
+
+@pytest.fixture(autouse=True)
+def demo_clinic():
+    with override_settings(CLINIC_NAME="Riverside Family Clinic",
+                           CLINIC_PHONE="(312) 555-0100", CLINIC_TIME_ZONE="America/Chicago"):
+        yield
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", TEMPLATE_NAMES)
+def test_every_template_renders_short_and_names_the_clinic(template, language):
+    text = sms_render(template=template, language=language, context=CONTEXT)
+
+    assert text.startswith("Riverside Family Clinic: ")
+    assert "{" not in text
+    assert "}" not in text
+    assert sms_is_gsm7(text), f"{language}/{template} needs UCS-2: {text}"
+    assert sms_segments(text) <= 2
+    assert not any(word in text.lower() for word in MEDICAL_WORDS)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_offer_fits_one_segment_and_says_when_who_how_long_and_the_choices(language):
+    text = sms_render(template="offer", language=language, context=CONTEXT)
+
+    assert sms_segments(text) == 1, f"{len(text)} characters: {text}"
+    assert "10:20" in text
+    assert "Dr. Luis Ortega" in text
+    assert "7 min" in text
+    assert "YES" in text or "SI" in text
+    assert "NO" in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_offer_fits_one_segment_on_every_day_of_the_week(language):
+    for day in range(7):
+        start = START + dt.timedelta(days=day, hours=2)  # 12:20 PM each day
+        text = sms_render(template="offer", language=language,
+                          context={**CONTEXT, "start": start, "hold_minutes": 10})
+        assert sms_segments(text) == 1, text
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("en", "Sat Mar 7, 10:20 AM"), ("es", "7 de marzo, 10:20 a.m.")])
+def test_time_is_shown_in_clinic_time_zone(language, expected):
+    text = sms_render(template="offer_closed", language=language, context={"start": START})
+    assert expected in text
+
+
+def test_time_follows_clinic_time_zone_setting():
+    with override_settings(CLINIC_TIME_ZONE="America/New_York"):
+        text = sms_render(template="offer_closed", language="en", context={"start": START})
+    assert "11:20 AM" in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_help_and_opt_out_give_the_clinic_phone(language):
+    for template in ("help", "opt_out", "unknown_number"):
+        assert "(312) 555-0100" in sms_render(template=template, language=language)
+
+
+def test_opt_out_words_are_offered_in_each_language():
+    assert "STOP" in sms_render(template="help", language="en")
+    assert "PARAR" in sms_render(template="help", language="es")
+
+
+def test_unknown_language_falls_back_to_english():
+    assert "Thanks for letting us know" in sms_render(template="declined", language="fr")
+
+
+def test_text_is_not_html_escaped():
+    text = sms_render(template="offer", language="en",
+                      context={**CONTEXT, "provider": "Drs. O'Neil & Park"})
+    assert "Drs. O'Neil & Park" in text
+
+
+@pytest.mark.parametrize(("text", "segments"), [
+    ("a" * 160, 1), ("a" * 161, 2), ("a" * 306, 2), ("a" * 307, 3),
+    ("€" * 80, 1), ("€" * 81, 2),  # extension characters count twice
+    ("á" * 70, 1), ("á" * 71, 2), ("á" * 134, 2), ("á" * 135, 3),
+    ("\U0001f44d" * 35, 1), ("\U0001f44d" * 36, 2),  # an emoji is two UTF-16 units
+])
+def test_segments_are_counted_like_the_carrier_does(text, segments):
+    assert sms_segments(text) == segments
