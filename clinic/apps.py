@@ -6,6 +6,7 @@ class ClinicConfig(AppConfig):
     verbose_name = "Clinic"
 
     def ready(self):
-        from clinic import roles
+        from clinic import audit, roles
 
         roles.connect()
+        audit.connect()
