@@ -1,3 +1,4 @@
+# The portal owns no data: it shows and acts on the other apps' models.
 from django.urls import path
 
 from portal import views
@@ -5,4 +6,11 @@ from portal import views
 app_name = "portal"
 urlpatterns = [
     path("", views.today, name="today"),
+    path("slots/new/", views.slot_create, name="slot_create"),
+    path("slots/<int:slot_id>/withdraw/", views.slot_withdraw, name="slot_withdraw"),
+    path("slots/<int:slot_id>/filled-by-phone/", views.slot_mark_filled, name="slot_mark_filled"),
+    path("slots/<int:slot_id>/offer-more/", views.slot_offer_more, name="slot_offer_more"),
+    path("patients/<int:patient_id>/", views.patient_detail, name="patient"),
+    path("reports/", views.reports, name="reports"),
+    path("simulator/", views.simulator, name="simulator"),
 ]

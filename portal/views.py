@@ -1,15 +1,203 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
-from django.utils import timezone
+"""The staff portal's pages. Thin views: a form, one service call, a render.
 
+HTMX requests get a named partial of the same template ("today.html#slots"), everything
+else the whole page, so every link and form also works without JavaScript.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from clinic.models import Patient, Provider
+from messaging import services as messaging
+from offers import services as engine
 from offers.models import Slot
+from portal import charts, selectors
+from portal.forms import ReasonForm, SimulatorForm, SlotForm
+
+SIMULATOR_NUMBER = "+15005550006"  # Twilio's magic test number: clearly not a real line
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _today_context(request, form=None):
+    return {"page": selectors.today_slots_page(page_number=request.GET.get("page")),
+            "form": form or SlotForm()}
 
 
 @login_required
+@permission_required("offers.view_slot", raise_exception=True)
 def today(request):
-    slots = (
-        Slot.objects.filter(start__gte=timezone.now())
-        .select_related("provider", "appointment_type")
-        .order_by("start")[:50]
-    )
-    return render(request, "portal/today.html", {"slots": slots})
+    if request.htmx and request.htmx.target == "slots":
+        page = selectors.today_slots_page(page_number=request.GET.get("page"))
+        return render(request, "portal/today.html#slots", {"page": page})
+    return render(request, "portal/today.html", _today_context(request))
+
+
+@require_POST
+@login_required
+@permission_required("offers.add_slot", raise_exception=True)
+def slot_create(request):
+    form = SlotForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            slot = engine.slot_open(
+                provider=data["provider"], start=data["start"], end=data["end"],
+                appointment_type=data["appointment_type"], location=data["provider"].location,
+                source=Slot.Source.PORTAL, recorded_by=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, _error_text(exc))
+        else:
+            messages.success(request, f"Recorded {slot}. Offers are going out.")
+            if not request.htmx:
+                return redirect("portal:today")
+            response = render(request, "portal/today.html#record_form", {"form": SlotForm()})
+            return trigger_client_event(response, "slotsChanged")
+    if request.htmx:
+        return render(request, "portal/today.html#record_form", {"form": form})
+    return render(request, "portal/today.html", _today_context(request, form), status=400)
+
+
+def _slot_action(request, slot_id, action, done: str):
+    slot = get_object_or_404(Slot, pk=slot_id)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        action(slot=slot, reason=reason)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"{slot}: {done}")
+    if request.htmx:
+        page = selectors.today_slots_page(page_number=request.POST.get("page"))
+        return render(request, "portal/today.html#slots", {"page": page})
+    return redirect("portal:today")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def slot_withdraw(request, slot_id):
+    def withdraw(*, slot, reason):
+        engine.slot_withdraw(slot=slot, by=request.user, reason=reason or "Withdrawn by staff")
+    return _slot_action(request, slot_id, withdraw, "withdrawn; live offers were closed.")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def slot_mark_filled(request, slot_id):
+    def fill(*, slot, reason):
+        entry = None
+        offer_id = request.POST.get("offer")
+        if offer_id:
+            offer = slot.offers.select_related("entry").filter(pk=offer_id).first()
+            entry = offer.entry if offer else None
+        engine.slot_mark_filled_by_phone(slot=slot, by=request.user, entry=entry,
+                                         reason=reason or "Filled by phone")
+    return _slot_action(request, slot_id, fill, "marked filled by phone.")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def slot_offer_more(request, slot_id):
+    def more(*, slot, reason):
+        sent = engine.slot_offer_more(slot=slot, by=request.user)
+        if not sent:
+            raise ValidationError("Nobody else on the waitlist fits this slot right now.")
+    return _slot_action(request, slot_id, more, "offered to more patients.")
+
+
+@login_required
+@permission_required("clinic.view_patient", raise_exception=True)
+def patient_detail(request, patient_id):
+    patient = get_object_or_404(Patient, pk=patient_id)
+    context = {
+        "patient": patient,
+        "thread": selectors.patient_messages_page(
+            patient=patient, page_number=request.GET.get("messages")),
+        "offers": selectors.patient_offers_page(
+            patient=patient, page_number=request.GET.get("offers")),
+        "entries": patient.waitlist_entries.prefetch_related("providers")
+        .select_related("appointment_type").order_by("-added_at")[:20],
+        "audit": selectors.patient_audit_page(patient=patient,
+                                              page_number=request.GET.get("audit")),
+    }
+    if request.htmx and request.htmx.target == "thread":
+        return render(request, "portal/patient.html#thread", context)
+    return render(request, "portal/patient.html", context)
+
+
+@login_required
+@permission_required("offers.view_reports", raise_exception=True)
+def reports(request):
+    try:
+        weeks = min(max(int(request.GET.get("weeks", 12)), 1), 52)
+    except ValueError:
+        weeks = 12
+    providers = Provider.objects.order_by("name")
+    provider_id = request.GET.get("provider", "")
+    provider = providers.filter(pk=provider_id).first() if provider_id.isdigit() else None
+    report = selectors.fill_report(weeks=weeks, provider=provider)
+    week_chart = charts.stacked_columns(
+        [(f"{monday:%b %-d}", filled, unfilled) for monday, filled, unfilled in report["weeks"]])
+    provider_chart = charts.stacked_bars(report["providers"])
+    return render(request, "portal/reports.html", {
+        "report": report, "weeks": weeks, "providers": providers, "provider": provider,
+        "week_chart": week_chart, "provider_chart": provider_chart,
+        "week_choices": (4, 8, 12, 26, 52),
+    })
+
+
+def _simulator_enabled():
+    # A way to act as any patient's phone: it must not exist where real SMS flow.
+    if settings.SMS_BACKEND != "console":
+        raise Http404("The SMS simulator exists only with the console SMS backend.")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("messaging.view_message", raise_exception=True)
+def simulator(request):
+    _simulator_enabled()
+    patient = None
+    initial = {}
+    if (request.GET.get("patient") or "").isdigit():
+        patient = Patient.objects.filter(pk=request.GET["patient"]).first()
+        if patient:
+            initial["phone"] = patient.phone_display
+    form = SimulatorForm(initial=initial)
+    reply = None
+    if request.method == "POST":
+        form = SimulatorForm(request.POST)
+        if form.is_valid():
+            # Exactly what the Twilio webhook does with an inbound SMS.
+            reply = messaging.inbound_handle(
+                from_number=form.cleaned_data["phone"], to_number=_clinic_number(),
+                body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
+            )
+            patient = form.patient
+            form = SimulatorForm(initial={"phone": form.cleaned_data["phone"]})
+    context = {"form": form, "patient": patient, "reply": reply,
+               "holders": selectors.simulator_patients(),
+               "thread": selectors.patient_messages_page(patient=patient, page_number=1)
+               if patient else None}
+    if request.htmx:
+        return render(request, "portal/simulator.html#phone", context)
+    return render(request, "portal/simulator.html", context)
+
+
+def _clinic_number() -> str:
+    return settings.TWILIO_FROM_NUMBER or SIMULATOR_NUMBER

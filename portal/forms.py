@@ -1,0 +1,89 @@
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+
+from clinic.models import AppointmentType, Patient, Provider
+from offers.models import Slot
+
+
+class SlotForm(forms.Form):
+    """A freed slot, as the front desk reads it off the schedule."""
+
+    provider = forms.ModelChoiceField(queryset=Provider.objects.filter(active=True))
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time", "step": 300}))
+    duration = forms.IntegerField(
+        label="Duration (minutes)", min_value=5, max_value=480, initial=20
+    )
+    appointment_type = forms.ModelChoiceField(
+        queryset=AppointmentType.objects.all(), required=False, empty_label="Any type",
+        label="Appointment type",
+    )
+    record_duplicate = forms.BooleanField(
+        required=False, label="Record it anyway: it is a second, separate slot",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.duplicate: Slot | None = None
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        tz = timezone.get_current_timezone()
+        start = dt.datetime.combine(data["date"], data["time"]).replace(tzinfo=tz)
+        end = start + dt.timedelta(minutes=data["duration"])
+        if start <= timezone.now():
+            raise forms.ValidationError("That time has already passed; a freed slot must be "
+                                        "in the future.", code="past")
+        if end <= start:
+            raise forms.ValidationError("The slot must end after it starts.", code="order")
+        data["start"], data["end"] = start, end
+        self.duplicate = (
+            Slot.objects.filter(provider=data["provider"], start__lt=end, end__gt=start)
+            .exclude(status=Slot.Status.WITHDRAWN)
+            .first()
+        )
+        if self.duplicate and not data.get("record_duplicate"):
+            local = timezone.localtime(self.duplicate.start)
+            raise forms.ValidationError(
+                f"{data['provider']} already has a freed slot at {local:%-I:%M %p} that "
+                f"day ({self.duplicate.get_status_display().lower()}). If this is a second "
+                "slot, tick \"Record it anyway\".",
+                code="duplicate",
+            )
+        return data
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200, required=False)
+
+
+class SimulatorForm(forms.Form):
+    phone = forms.CharField(
+        label="Patient's phone", max_length=40,
+        help_text="Any patient's number, e.g. (312) 555-0150.",
+    )
+    body = forms.CharField(label="Message", max_length=320, required=False,
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    # The quick-reply buttons (YES, NO, ...) submit their word here.
+    quick = forms.CharField(max_length=20, required=False)
+
+    def clean(self):
+        data = super().clean()
+        data["body"] = (data.get("quick") or data.get("body") or "").strip()
+        if not data["body"]:
+            self.add_error("body", "Type a message, or use a quick reply.")
+        return data
+
+    def clean_phone(self):
+        from clinic.lib.phones import InvalidPhoneNumber, phone_to_e164
+
+        try:
+            number = phone_to_e164(self.cleaned_data["phone"])
+        except InvalidPhoneNumber as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        self.patient = Patient.objects.filter(phone=number).first()
+        return number

@@ -1,0 +1,203 @@
+"""Reads behind the portal's pages. Each returns a bounded number of queries, whatever
+the number of slots, offers or entries (tests/test_query_counts.py holds us to it)."""
+
+import datetime as dt
+import math
+from collections import Counter, defaultdict
+from heapq import merge
+from itertools import islice
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
+from django.utils import timezone
+
+from clinic.models import Patient
+from messaging.models import Message
+from offers.models import Offer, Slot
+from waitlist.models import WaitlistEntry
+
+TODAY_PAGE_SIZE = 12
+
+
+# --- Today --------------------------------------------------------------------
+def offer_state(offer: Offer) -> tuple[str, str]:
+    """What the front desk wants to know about an offer: (label, badge style)."""
+    status = offer.status
+    if status == Offer.Status.SENT:
+        delivered = any(m.status == Message.Status.DELIVERED for m in offer.offer_messages)
+        failed = any(m.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
+                     for m in offer.offer_messages)
+        if failed:
+            return "Not delivered", "bad"
+        return ("Delivered, on hold" if delivered else "Sent, on hold"), "info"
+    return {
+        Offer.Status.PENDING: ("Waiting to send", ""),
+        Offer.Status.ACCEPTED: ("Replied YES", "ok"),
+        Offer.Status.DECLINED: ("Replied NO", ""),
+        Offer.Status.EXPIRED: ("Hold expired", "warn"),
+        Offer.Status.FAILED: ("Failed to send", "bad"),
+        Offer.Status.SUPERSEDED: ("Closed", ""),
+    }.get(status, (offer.get_status_display(), ""))
+
+
+def today_slots_page(*, page_number) -> Page:
+    """Slots from the start of today on, the ones still offering first."""
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    offer_messages = Message.objects.filter(direction=Message.Direction.OUT, kind="offer")
+    offers = Offer.objects.select_related("patient").prefetch_related(
+        Prefetch("messages", queryset=offer_messages, to_attr="offer_messages")
+    ).order_by("batch", "-score", "id")
+    slots = (
+        Slot.objects.filter(Q(start__gte=midnight) | Q(status=Slot.Status.OFFERING))
+        .select_related("provider", "appointment_type", "filled_entry__patient")
+        .prefetch_related(Prefetch("offers", queryset=offers, to_attr="offer_list"))
+        .annotate(open_first=Case(When(status=Slot.Status.OFFERING, then=Value(0)),
+                                  default=Value(1), output_field=IntegerField()))
+        .order_by("open_first", "start", "id")
+    )
+    page = Paginator(slots, TODAY_PAGE_SIZE).get_page(page_number)
+    for slot in page.object_list:
+        live = [o for o in slot.offer_list if o.is_live]
+        slot.live_count = len(live)
+        slot.winner = next((o for o in slot.offer_list if o.status == Offer.Status.ACCEPTED),
+                           None)
+        # Offering, yet nobody holds an offer: the waitlist ran dry or quiet hours wait.
+        slot.needs_attention = slot.status == Slot.Status.UNFILLED or (
+            slot.is_open and slot.current_batch > 0 and not live
+        )
+        for offer in slot.offer_list:
+            offer.state_label, offer.state_style = offer_state(offer)
+    return page
+
+
+# --- Patient page ---------------------------------------------------------------
+def patient_messages_page(*, patient: Patient, page_number, per_page: int = 30) -> Page:
+    """Newest first for paging; the template shows each page oldest-first, like a phone."""
+    messages = Message.objects.filter(patient=patient).order_by("-created_at", "-id")
+    page = Paginator(messages, per_page).get_page(page_number)
+    page.thread = list(reversed(page.object_list))
+    return page
+
+
+def patient_offers_page(*, patient: Patient, page_number, per_page: int = 10) -> Page:
+    offers = (Offer.objects.filter(patient=patient)
+              .select_related("slot__provider", "slot__appointment_type")
+              .order_by("-created_at", "-id"))
+    page = Paginator(offers, per_page).get_page(page_number)
+    for offer in page.object_list:
+        offer.offer_messages = []
+        offer.state_label, offer.state_style = offer_state(offer)
+    return page
+
+
+def _audit_row(record, kind: str) -> dict:
+    summary = {
+        "patient": lambda r: "SMS opted out" if r.sms_opted_out_at else "Can receive SMS",
+        "entry": lambda r: (f"waitlist entry #{r.id}: {r.get_status_display().lower()}, "
+                            f"{'urgent, ' if r.urgent else ''}boost {r.boost}"),
+        "offer": lambda r: f"offer #{r.id}: {r.get_status_display().lower()}",
+    }[kind](record)
+    return {
+        "when": record.history_date,
+        "who": record.history_user,
+        "action": {"+": "Created", "~": "Changed", "-": "Deleted"}[record.history_type],
+        "summary": summary,
+        "reason": record.history_change_reason or "",
+    }
+
+
+def patient_audit_page(*, patient: Patient, page_number, per_page: int = 15) -> dict:
+    """The audit trail of the patient, their entries and offers, newest first.
+
+    Three history tables, merged: each query takes only as many rows as the page needs.
+    """
+    try:
+        number = max(1, int(page_number or 1))
+    except (TypeError, ValueError):
+        number = 1
+    need = number * per_page + 1
+    sources = [
+        (patient.history.filter(id=patient.id), "patient"),
+        (WaitlistEntry.history.filter(patient_id=patient.id), "entry"),
+        (Offer.history.filter(patient_id=patient.id), "offer"),
+    ]
+    streams = [
+        [_audit_row(r, kind) for r in
+         qs.select_related("history_user").order_by("-history_date", "-history_id")[:need]]
+        for qs, kind in sources
+    ]
+    merged = list(islice(merge(*streams, key=lambda row: row["when"], reverse=True), need))
+    rows = merged[(number - 1) * per_page: number * per_page]
+    return {"rows": rows, "number": number,
+            "has_next": len(merged) > number * per_page, "has_previous": number > 1}
+
+
+# --- Reports ----------------------------------------------------------------------
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with `fraction` of values at or below."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def fill_report(*, weeks: int, provider=None) -> dict:
+    """Fill statistics for slots that started in the last `weeks` weeks (through today).
+
+    Two queries whatever the volume: the slots' few columns, and the offer count.
+    """
+    now = timezone.localtime()
+    week_start = (now - dt.timedelta(days=now.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0)
+    since = week_start - dt.timedelta(weeks=weeks - 1)
+    slots = Slot.objects.filter(start__gte=since, start__lt=week_start + dt.timedelta(weeks=1))
+    if provider is not None:
+        slots = slots.filter(provider=provider)
+    slots = slots.exclude(status=Slot.Status.WITHDRAWN)
+    rows = list(slots.values_list("status", "start", "created_at", "closed_at",
+                                  "provider__name", "filled_via"))
+    offers = Offer.objects.filter(slot__in=slots.filter(status=Slot.Status.FILLED)).count()
+
+    filled = [r for r in rows if r[0] == Slot.Status.FILLED]
+    unfilled = [r for r in rows if r[0] == Slot.Status.UNFILLED]
+    minutes = [(r[3] - r[2]).total_seconds() / 60 for r in filled if r[3] and r[2]]
+    decided = len(filled) + len(unfilled)
+
+    per_week = {since + dt.timedelta(weeks=i): Counter() for i in range(weeks)}
+    per_provider: dict[str, Counter] = defaultdict(Counter)
+    for status, start, *_rest, provider_name, _via in rows:
+        local = timezone.localtime(start)
+        monday = (local - dt.timedelta(days=local.weekday())).replace(
+            hour=0, minute=0, second=0, microsecond=0)
+        if monday in per_week:
+            per_week[monday][status] += 1
+        per_provider[provider_name][status] += 1
+
+    return {
+        "since": since,
+        "slots": len(rows),
+        "filled": len(filled),
+        "filled_by_sms": sum(1 for r in filled if r[5] == Slot.FilledVia.SMS),
+        "unfilled": len(unfilled),
+        "open": sum(1 for r in rows if r[0] == Slot.Status.OFFERING),
+        "fill_rate": (len(filled) / decided) if decided else None,
+        "median_minutes": percentile(minutes, 0.5),
+        "p90_minutes": percentile(minutes, 0.9),
+        "offers_per_fill": (offers / len(filled)) if filled else None,
+        "weeks": [(monday, c[Slot.Status.FILLED], c[Slot.Status.UNFILLED])
+                  for monday, c in per_week.items()],
+        "providers": sorted(
+            ((name, c[Slot.Status.FILLED], c[Slot.Status.UNFILLED])
+             for name, c in per_provider.items()),
+            key=lambda row: (-(row[1] + row[2]), row[0]),
+        ),
+    }
+
+
+# --- SMS simulator ------------------------------------------------------------------
+def simulator_patients(*, limit: int = 20) -> list[Offer]:
+    """Live offers, oldest first: the patients a demo most likely wants to answer as."""
+    return list(Offer.objects.filter(status__in=Offer.LIVE_STATUSES)
+                .select_related("patient", "slot__provider")
+                .order_by("sent_at", "id")[:limit])
