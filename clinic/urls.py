@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("twilio/", include("messaging.urls")),
+    path("api/fhir/", include("ehr.urls")),
     path("waitlist/", include("waitlist.urls")),
     path("", include("portal.urls")),
 ]

@@ -36,9 +36,15 @@ class ApiKey(models.Model):
     @classmethod
     def issue(cls, *, name: str) -> tuple["ApiKey", str]:
         """Create a key; the raw key is returned once and never stored."""
-        raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
-        api_key = cls.objects.create(name=name, hashed_key=key_hash(raw_key))
+        api_key = cls(name=name)
+        raw_key = api_key.set_new_key()
+        api_key.save()
         return api_key, raw_key
+
+    def set_new_key(self) -> str:
+        raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+        self.hashed_key = key_hash(raw_key)
+        return raw_key
 
     @classmethod
     def authenticate(cls, raw_key: str) -> "ApiKey | None":

@@ -1,0 +1,146 @@
+"""Waitlist entries and slots as FHIR R4 Appointment resources (plain dicts, ready for JSON).
+
+Resource ids say which kind a resource is: `waitlist-<n>` is a waitlist entry, `slot-<n>`
+a slot (a cancelled appointment being offered, or booked through the system).
+"""
+
+from clinic.models import Patient, Provider
+from offers.models import Slot
+from waitlist.models import WaitlistEntry
+
+PATIENT_REF = "patient"
+LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
+APPOINTMENT_TYPE_SYSTEM = "urn:slotfill:appointment-type"
+
+ENTRY_STATUS = {
+    WaitlistEntry.Status.ACTIVE: "waitlist",
+    WaitlistEntry.Status.BOOKED: "booked",
+    WaitlistEntry.Status.REMOVED: "cancelled",
+}
+
+
+def resource_id_parse(resource_id: str) -> tuple[str, int] | None:
+    kind, _, number = resource_id.partition("-")
+    if kind in ("waitlist", "slot") and number.isascii() and number.isdigit() and len(number) < 19:
+        return kind, int(number)
+    return None
+
+
+def entry_resource(entry: WaitlistEntry) -> dict:
+    resource = _base(f"waitlist-{entry.pk}", entry.updated_at,
+                     entry.ehr_identifier_system, entry.ehr_identifier_value)
+    resource["status"] = ENTRY_STATUS[entry.status]
+    if entry.appointment_type:
+        resource["appointmentType"] = _appointment_type(entry.appointment_type)
+    resource["priority"] = 1 if entry.urgent else 0
+    if entry.comment:
+        resource["comment"] = entry.comment
+    if entry.status == WaitlistEntry.Status.BOOKED:
+        slot = entry.filled_slots.filter(status=Slot.Status.FILLED).order_by("-updated_at").first()
+        if slot is not None:
+            resource["start"] = _instant(slot.start)
+            resource["end"] = _instant(slot.end)
+    if entry.earliest_date or entry.latest_date:
+        period = {}
+        if entry.earliest_date:
+            period["start"] = entry.earliest_date.isoformat()
+        if entry.latest_date:
+            period["end"] = entry.latest_date.isoformat()
+        resource["requestedPeriod"] = [period]
+    resource["contained"] = [_patient(entry.patient)]
+    resource["participant"] = [_patient_participant(entry.patient)] + [
+        _provider_participant(provider) for provider in entry.providers.all()
+    ]
+    return _ordered(resource)
+
+
+def slot_resource(slot: Slot) -> dict:
+    resource = _base(f"slot-{slot.pk}", slot.updated_at,
+                     slot.ehr_identifier_system, slot.ehr_identifier_value)
+    booked = slot.status == Slot.Status.FILLED
+    # Until someone takes it, the EHR's appointment stays what the EHR said: cancelled.
+    resource["status"] = "booked" if booked else "cancelled"
+    if slot.appointment_type:
+        resource["appointmentType"] = _appointment_type(slot.appointment_type)
+    resource["start"] = _instant(slot.start)
+    resource["end"] = _instant(slot.end)
+    resource["comment"] = f"Waitlist filler: {slot.get_status_display().lower()}" + (
+        f" ({slot.get_filled_via_display()})" if booked and slot.filled_via else "")
+    participants = [_provider_participant(slot.provider)]
+    entry = slot.filled_entry if booked else None
+    if entry is not None:
+        resource["contained"] = [_patient(entry.patient)]
+        participants.insert(0, _patient_participant(entry.patient))
+        info = {"reference": f"Appointment/waitlist-{entry.pk}", "display": "waitlist request"}
+        if entry.ehr_identifier_value:
+            info["identifier"] = _identifier(entry.ehr_identifier_system,
+                                             entry.ehr_identifier_value)
+        resource["supportingInformation"] = [info]
+    resource["participant"] = participants
+    return _ordered(resource)
+
+
+def _base(resource_id, updated_at, identifier_system, identifier_value) -> dict:
+    resource = {
+        "resourceType": "Appointment",
+        "id": resource_id,
+        "meta": {"lastUpdated": _instant(updated_at)},
+    }
+    if identifier_value:
+        resource["identifier"] = [_identifier(identifier_system, identifier_value)]
+    return resource
+
+
+# FHIR readers do not care, but people reading the JSON do.
+ORDER = ["resourceType", "id", "meta", "contained", "identifier", "status", "appointmentType",
+         "priority", "start", "end", "comment", "supportingInformation", "participant",
+         "requestedPeriod"]
+
+
+def _ordered(resource: dict) -> dict:
+    return {key: resource[key] for key in ORDER if key in resource}
+
+
+def _identifier(system: str, value: str) -> dict:
+    return {"system": system, "value": value} if system else {"value": value}
+
+
+def _instant(moment) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _appointment_type(appointment_type) -> dict:
+    return {
+        "coding": [{"system": APPOINTMENT_TYPE_SYSTEM, "code": appointment_type.code,
+                    "display": appointment_type.name}],
+        "text": appointment_type.name,
+    }
+
+
+def _patient(patient: Patient) -> dict:
+    name = {"given": [patient.first_name]}
+    if patient.last_name:
+        name["family"] = patient.last_name
+    return {
+        "resourceType": "Patient",
+        "id": PATIENT_REF,
+        "name": [name],
+        "telecom": [{"system": "sms", "value": patient.phone, "use": "mobile"}],
+        "communication": [{
+            "language": {"coding": [{"system": LANGUAGE_SYSTEM,
+                                     "code": patient.preferred_language}]},
+            "preferred": True,
+        }],
+    }
+
+
+def _patient_participant(patient: Patient) -> dict:
+    return {"actor": {"reference": f"#{PATIENT_REF}", "display": patient.full_name},
+            "status": "accepted"}
+
+
+def _provider_participant(provider: Provider) -> dict:
+    actor = {"display": provider.name}
+    if provider.identifier_value:
+        actor["identifier"] = _identifier(provider.identifier_system, provider.identifier_value)
+    return {"actor": actor, "status": "accepted"}

@@ -1,0 +1,173 @@
+"""Storing what the EHR sent: mapping only. Waitlist writes go through waitlist.services and
+slots through offers.services, so the API follows exactly the rules the portal follows.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from simple_history.utils import update_change_reason
+
+from clinic.models import AppointmentType, Patient, Provider
+from ehr.fhir import CancelledAppointment, FhirError, ProviderRef, WaitlistRequest, invalid
+from ehr.models import ApiKey
+from offers.models import Slot
+from offers.services import slot_open
+from waitlist.models import WaitlistEntry
+from waitlist.services import entry_add, entry_update
+
+# Model fields as the EHR knows them, for error messages.
+FHIR_PATHS = {
+    "earliest_date": "Appointment.requestedPeriod.start",
+    "latest_date": "Appointment.requestedPeriod.end",
+    "providers": "Appointment.participant",
+    "comment": "Appointment.comment",
+    "urgent": "Appointment.priority",
+    "start": "Appointment.start",
+    "end": "Appointment.end",
+}
+
+
+def audit_reason(what: str, api_key: ApiKey) -> str:
+    return f"{what} from the EHR (FHIR API key {api_key.name})"
+
+
+def appointment_waitlist_save(*, request: WaitlistRequest,
+                              api_key: ApiKey) -> tuple[WaitlistEntry, bool]:
+    """Create or update (by the EHR's identifier) a waitlist entry; True when created."""
+    return _retrying_once(_waitlist_save, request=request, api_key=api_key)
+
+
+def appointment_cancelled_save(*, request: CancelledAppointment,
+                               api_key: ApiKey) -> tuple[Slot, bool]:
+    """Open a slot for a cancelled appointment; a repeated post changes nothing."""
+    return _retrying_once(_cancelled_save, request=request, api_key=api_key)
+
+
+def _retrying_once(save, **kwargs):
+    # Two posts of one new identifier at once: the loser hits the unique constraint and,
+    # on its second try, finds the winner's row and answers as for a repeat.
+    try:
+        return save(**kwargs)
+    except IntegrityError:
+        return save(**kwargs)
+
+
+@transaction.atomic
+def _waitlist_save(*, request: WaitlistRequest, api_key: ApiKey) -> tuple[WaitlistEntry, bool]:
+    patient = _patient_match_or_create(
+        request=request, reason=audit_reason("Patient created", api_key))
+    providers = [_provider_match_or_create(ref) for ref in request.providers]
+    wishes = {
+        "any_provider": not providers,
+        "providers": providers,
+        "appointment_type": _appointment_type(request.appointment_type_codes),
+        "earliest_date": request.earliest_date,
+        "latest_date": request.latest_date,
+        "urgent": request.urgent,
+        "comment": request.comment,
+    }
+    existing = None
+    if request.identifier_value:
+        existing = WaitlistEntry.objects.filter(
+            ehr_identifier_system=request.identifier_system,
+            ehr_identifier_value=request.identifier_value,
+        ).first()
+    try:
+        if existing is None:
+            entry = entry_add(
+                patient=patient, source=WaitlistEntry.Source.EHR,
+                reason=audit_reason("Added to the waitlist", api_key),
+                ehr_identifier_system=request.identifier_system,
+                ehr_identifier_value=request.identifier_value, **wishes,
+            )
+            return entry, True
+        if existing.patient_id != patient.pk:
+            raise FhirError(409, "Appointment.identifier: this identifier belongs to another "
+                            "patient's waitlist request", code="conflict",
+                            expression="Appointment.identifier")
+        if existing.status != WaitlistEntry.Status.ACTIVE:
+            raise FhirError(409, "Appointment.identifier: this waitlist request is "
+                            f"{existing.get_status_display().lower()} and can no longer change",
+                            code="conflict", expression="Appointment.identifier")
+        reason = audit_reason("Waitlist request updated", api_key)
+        return entry_update(entry=existing, reason=reason, **wishes), False
+    except ValidationError as exc:
+        raise _from_validation_error(exc) from None
+
+
+@transaction.atomic
+def _cancelled_save(*, request: CancelledAppointment, api_key: ApiKey) -> tuple[Slot, bool]:
+    provider = _provider_match_or_create(request.provider)
+    appointment_type = _appointment_type(request.appointment_type_codes)
+    if request.identifier_value:
+        existing = Slot.objects.filter(
+            ehr_identifier_system=request.identifier_system,
+            ehr_identifier_value=request.identifier_value,
+        ).first()
+        if existing is not None:
+            same = (existing.provider_id, existing.start, existing.end,
+                    existing.appointment_type_id) == (
+                provider.pk, request.start, request.end,
+                appointment_type.pk if appointment_type else None)
+            if not same:
+                # Patients may already hold offers for the time they were texted.
+                raise FhirError(409, "Appointment.identifier: this cancelled appointment was "
+                                "posted before with another time, provider or type; its slot "
+                                "is already being offered and cannot change (staff can "
+                                "withdraw it in the portal)", code="conflict",
+                                expression="Appointment.identifier")
+            return existing, False
+    try:
+        slot = slot_open(
+            provider=provider, start=request.start, end=request.end,
+            appointment_type=appointment_type, location=provider.location,
+            source=Slot.Source.EHR,
+            ehr_identifier_system=request.identifier_system,
+            ehr_identifier_value=request.identifier_value,
+        )
+    except ValidationError as exc:
+        raise _from_validation_error(exc) from None
+    update_change_reason(slot, audit_reason("Cancellation recorded", api_key))
+    return slot, True
+
+
+def _patient_match_or_create(*, request: WaitlistRequest, reason: str) -> Patient:
+    # The clinic's own record wins: an existing patient is matched by phone, not changed.
+    patient = Patient.objects.filter(phone=request.phone).first()
+    if patient is None:
+        patient = Patient(phone=request.phone, first_name=request.first_name,
+                          last_name=request.last_name, preferred_language=request.language)
+        patient._change_reason = reason
+        patient.save()
+    return patient
+
+
+def _provider_match_or_create(ref: ProviderRef) -> Provider:
+    provider = Provider.objects.filter(
+        identifier_system=ref.system, identifier_value=ref.value).first()
+    if provider is not None:
+        return provider
+    if not ref.display:
+        raise invalid(f"{ref.path}.display",
+                      "an unknown provider needs a display name so it can be created")
+    return Provider.objects.create(
+        name=ref.display, identifier_system=ref.system, identifier_value=ref.value)
+
+
+def _appointment_type(codes: list[str]) -> AppointmentType | None:
+    if not codes:
+        return None
+    for code in codes:
+        appointment_type = AppointmentType.objects.filter(code__iexact=code).first()
+        if appointment_type is not None:
+            return appointment_type
+    known = ", ".join(AppointmentType.objects.values_list("code", flat=True)[:20])
+    raise invalid("Appointment.appointmentType.coding.code",
+                  f"unknown appointment type {codes[0][:60]!r} (known codes: {known})")
+
+
+def _from_validation_error(exc: ValidationError) -> FhirError:
+    if hasattr(exc, "error_dict"):
+        field, errors = next(iter(exc.message_dict.items()))
+        path = FHIR_PATHS.get(field, "Appointment")
+        return invalid(path, " ".join(errors))
+    return invalid("Appointment", " ".join(exc.messages))

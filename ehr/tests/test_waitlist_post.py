@@ -1,0 +1,137 @@
+import datetime as dt
+
+import pytest
+
+from clinic.models import Patient, Provider
+from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
+from ehr.tests.payloads import NPI, URL, database_state, get, post, waitlist_appointment
+from waitlist.models import WaitlistEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def test_waitlist_post_creates_patient_provider_and_entry(client, key):
+    response = post(client, key, waitlist_appointment(priority=2, comment="prefers mornings"))
+
+    assert response.status_code == 201, response.content
+    assert response["Content-Type"] == "application/fhir+json"
+    body = response.json()
+    entry = WaitlistEntry.objects.get()
+    assert body["id"] == f"waitlist-{entry.pk}"
+    assert response["Location"].endswith(f"{URL}/waitlist-{entry.pk}")
+    assert body["status"] == "waitlist"
+    assert body["identifier"] == [entry_identifier("WL-1001")]
+    assert entry.patient.phone == "+13125550142"
+    assert (entry.patient.first_name, entry.patient.last_name) == ("Ana", "Ruiz")
+    assert entry.patient.preferred_language == "es"
+    provider = Provider.objects.get()
+    assert (provider.name, provider.identifier_system, provider.identifier_value) == (
+        "Dr. Maria Chen", NPI, "1234567893")
+    assert list(entry.providers.all()) == [provider]
+    assert not entry.any_provider
+    assert entry.urgent
+    assert entry.source == WaitlistEntry.Source.EHR
+    assert (entry.earliest_date, entry.latest_date) == (dt.date(2030, 1, 2), dt.date(2030, 3, 31))
+    assert entry.comment == "prefers mornings"
+    assert body["contained"][0]["telecom"][0]["value"] == "+13125550142"
+    assert body["requestedPeriod"] == [{"start": "2030-01-02", "end": "2030-03-31"}]
+
+
+def entry_identifier(value):
+    return {"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.798268", "value": value}
+
+
+def test_the_audit_trail_names_the_api_key(client, key):
+    post(client, key, waitlist_appointment())
+
+    entry = WaitlistEntry.objects.get()
+    assert "FHIR API key Epic test" in entry.history.earliest().history_change_reason
+    assert "FHIR API key Epic test" in entry.patient.history.earliest().history_change_reason
+
+
+def test_existing_patient_is_matched_by_phone_and_provider_by_identifier(client, key):
+    patient = PatientFactory(phone="+13125550142", first_name="Ana María")
+    provider = ProviderFactory(identifier_system=NPI, identifier_value="1234567893",
+                               name="Chen, Maria MD")
+
+    response = post(client, key, waitlist_appointment(phone="+1 312-555-0142"))
+
+    assert response.status_code == 201
+    entry = WaitlistEntry.objects.get()
+    assert entry.patient == patient
+    assert list(entry.providers.all()) == [provider]
+    assert Patient.objects.count() == 1
+    assert Provider.objects.count() == 1
+    patient.refresh_from_db()
+    assert patient.first_name == "Ana María"  # the clinic's record is not overwritten
+
+
+def test_the_same_identifier_posted_twice_updates_the_entry(client, key):
+    first = post(client, key, waitlist_appointment(requested=("2030-01-02", "2030-03-31")))
+    second = post(client, key, waitlist_appointment(requested=("2030-02-01", "2030-02-28"),
+                                                    priority=1))
+
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    entry = WaitlistEntry.objects.get()
+    assert (entry.earliest_date, entry.latest_date) == (dt.date(2030, 2, 1), dt.date(2030, 2, 28))
+    assert entry.urgent
+    assert "updated" in entry.history.latest().history_change_reason
+    assert "FHIR API key Epic test" in entry.history.latest().history_change_reason
+
+
+def test_without_identifier_each_post_is_a_new_entry(client, key):
+    post(client, key, waitlist_appointment(identifier=None))
+    post(client, key, waitlist_appointment(identifier=None))
+
+    assert WaitlistEntry.objects.count() == 2
+    assert Patient.objects.count() == 1
+
+
+def test_no_provider_participant_means_any_provider(client, key):
+    response = post(client, key, waitlist_appointment(npi=None))
+
+    assert response.status_code == 201
+    assert WaitlistEntry.objects.get().any_provider
+
+
+def test_appointment_type_coding_maps_to_the_clinics_type(client, key):
+    follow_up = AppointmentTypeFactory(code="follow-up")
+
+    response = post(client, key, waitlist_appointment(type_code="FOLLOW-UP"))
+
+    assert response.status_code == 201
+    assert WaitlistEntry.objects.get().appointment_type == follow_up
+    assert response.json()["appointmentType"]["coding"][0]["code"] == "follow-up"
+
+
+def test_an_identifier_of_another_patient_is_refused(client, key):
+    post(client, key, waitlist_appointment(phone="(312) 555-0142"))
+    before = database_state()
+
+    response = post(client, key, waitlist_appointment(phone="(312) 555-0199"))
+
+    assert response.status_code == 409
+    assert "Appointment.identifier" in response.json()["issue"][0]["diagnostics"]
+    assert database_state() == before
+
+
+def test_a_booked_request_can_no_longer_change(client, key):
+    post(client, key, waitlist_appointment())
+    WaitlistEntry.objects.update(status=WaitlistEntry.Status.BOOKED)
+    before = database_state()
+
+    response = post(client, key, waitlist_appointment(priority=1))
+
+    assert response.status_code == 409
+    assert database_state() == before
+
+
+def test_get_by_id_returns_the_posted_entry(client, key):
+    created = post(client, key, waitlist_appointment()).json()
+
+    response = get(client, key, f"{URL}/{created['id']}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json"
+    assert response.json() == created
