@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class OffersConfig(AppConfig):
     name = "offers"
     verbose_name = "Slots and offers"
+
+    def ready(self):
+        from messaging import hooks
+        from offers import replies
+
+        hooks.register_reply_handler(replies.handle_reply)
+        hooks.message_failed.connect(replies.on_message_failed, dispatch_uid="offers-failed")
+        hooks.patient_opted_out.connect(replies.on_patient_opted_out,
+                                        dispatch_uid="offers-opted-out")

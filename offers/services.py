@@ -1,15 +1,199 @@
-"""The offer engine's writes. The signatures here are the engine's public API: views,
-webhooks (through offers/replies.py), admin actions, the FHIR API and tasks call them.
+"""The offer engine's writes. Views, webhooks (through offers/replies.py), admin actions,
+the FHIR API and tasks all call these functions.
 
-Implemented by the offer engine issue (#3).
+Every function that changes a slot locks the slot row first (`select_for_update`), then
+its offers: one lock order everywhere, so claims, declines, expiries and staff actions
+on one slot happen one after another and never deadlock each other. Celery work is
+queued only after commit.
 """
 
 import datetime as dt
+import enum
+import logging
+import math
+from dataclasses import dataclass
 
-from clinic.models import AppointmentType, Location, Provider
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.models import AppointmentType, Location, Patient, Provider
+from messaging.services import message_send
 from offers.models import Offer, Slot
+from offers.selectors import (
+    patient_offer_to_answer,
+    slot_candidates,
+    slot_live_offers,
+    slots_waiting_for_a_batch,
+)
+from waitlist.models import WaitlistEntry
+
+log = logging.getLogger(__name__)
 
 
+class Outcome(enum.StrEnum):
+    """What a patient's YES or NO came to."""
+
+    BOOKED = "booked"  # this YES took the slot
+    ALREADY_BOOKED = "already_booked"  # a repeated YES from the winner
+    FILLED = "filled"  # someone else took it (or staff closed it)
+    EXPIRED = "expired"  # the hold passed first
+    DECLINED = "declined"
+    NOTHING = "nothing"  # no offer this reply could be about
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    outcome: Outcome
+    offer: Offer | None = None
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _tasks():
+    # offers.tasks imports this module; importing it lazily avoids the cycle.
+    from offers import tasks
+
+    return tasks
+
+
+def _save(obj, reason: str, by=None) -> None:
+    """Save with an audit reason (and the staff user, when a service knows it)."""
+    obj._change_reason = reason
+    if by is not None:
+        obj._history_user = by
+    obj.save()
+
+
+def _lock_slot(slot_id: int, *, skip_locked: bool = False) -> Slot | None:
+    return (
+        Slot.objects.select_for_update(skip_locked=skip_locked)
+        .select_related("provider")
+        .filter(pk=slot_id)
+        .first()
+    )
+
+
+def sms_hours_open(at: dt.datetime | None = None) -> bool:
+    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time)."""
+    start, end = settings.SMS_SEND_HOURS
+    local = timezone.localtime(at or timezone.now()).time()
+    return start <= local and (end is None or local < end)
+
+
+def batch_size_for(*, slot: Slot, at: dt.datetime) -> int:
+    """OFFER_BATCH_SIZE, grown when fewer than OFFER_TARGET_BATCHES holds fit before
+    offering must stop (the lead time before the slot), so a slot starting soon
+    still fills. Never more than OFFER_MAX_BATCH_SIZE."""
+    base = settings.OFFER_BATCH_SIZE
+    usable = (slot.start - at - dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES))
+    fits = int(usable.total_seconds() // settings.OFFER_HOLD_SECONDS)
+    if fits >= settings.OFFER_TARGET_BATCHES:
+        return base
+    wanted = math.ceil(base * settings.OFFER_TARGET_BATCHES / max(fits, 1))
+    return max(base, min(wanted, settings.OFFER_MAX_BATCH_SIZE))
+
+
+def _too_late_to_offer(slot: Slot, at: dt.datetime) -> bool:
+    return slot.start - at < dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES)
+
+
+def _close_unfilled(slot: Slot, reason: str) -> None:
+    slot.status = Slot.Status.UNFILLED
+    slot.closed_at = timezone.now()
+    _save(slot, reason)
+    log.info("slot %s unfilled: %s", slot.pk, reason)
+
+
+def _queue_next_batch(slot: Slot) -> None:
+    """Called under the slot's lock after an offer was resolved: once none is live, the
+    next batch goes out right after commit. Two resolutions at once both queue it; the
+    task is idempotent, so exactly one batch follows."""
+    if slot.status == Slot.Status.OFFERING and not slot_live_offers(slot=slot).exists():
+        _tasks().offer_next_batch.delay_on_commit(slot.pk)
+
+
+def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None = None,
+             by=None) -> None:
+    offer.status = status
+    if status in (Offer.Status.ACCEPTED, Offer.Status.DECLINED):
+        offer.responded_at = at or timezone.now()
+    _save(offer, reason, by)
+
+
+def _supersede_live_offers(slot: Slot, reason: str, *, by=None) -> list[Offer]:
+    """End every live offer of a slot that just closed, and tell those patients."""
+    ended = []
+    for offer in slot_live_offers(slot=slot).select_for_update().select_related("patient"):
+        _resolve(offer, Offer.Status.SUPERSEDED, reason, by=by)
+        message_send(patient=offer.patient, template="offer_closed",
+                     context={"start": slot.start}, offer=offer)
+        ended.append(offer)
+    return ended
+
+
+def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) -> Offer | None:
+    """Make one offer, marked sent with its hold, and text it (the SMS leaves after commit)."""
+    hold = settings.OFFER_HOLD_SECONDS
+    offer = Offer(
+        slot=slot, entry=entry, patient_id=entry.patient_id, batch=batch, score=entry.score,
+        status=Offer.Status.SENT, sent_at=at, hold_until=at + dt.timedelta(seconds=hold),
+    )
+    try:
+        # A savepoint: another slot's batch may have given this patient a live offer a
+        # moment ago; the database refuses the second one and we move to the next person.
+        with transaction.atomic():
+            _save(offer, f"Offered in batch {batch}")
+    except IntegrityError:
+        return None
+    message = message_send(
+        patient=entry.patient,
+        template="offer",
+        context={
+            "first_name": entry.patient.first_name,
+            "start": slot.start,
+            "provider": slot.provider.name,
+            "hold_minutes": math.ceil(hold / 60),
+        },
+        offer=offer,
+    )
+    if message is None:
+        _resolve(offer, Offer.Status.FAILED, "The patient cannot receive SMS")
+        return None
+    # The hold's own expiry; the beat sweep catches it if this task is lost.
+    _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,), countdown=hold)
+    return offer
+
+
+def _send_batch(slot: Slot, *, at: dt.datetime, by=None, reason: str = "") -> list[Offer]:
+    """Send one batch to the best candidates. The caller holds the slot's lock."""
+    size = batch_size_for(slot=slot, at=at)
+    batch = slot.current_batch + 1
+    offers: list[Offer] = []
+    tried: set[int] = set()
+    while len(offers) < size:
+        chunk = list(slot_candidates(slot=slot, at=at).exclude(pk__in=tried)[: size - len(offers)])
+        if not chunk:
+            break
+        for entry in chunk:
+            tried.add(entry.pk)
+            offer = _offer_to(slot, entry, batch=batch, at=at)
+            if offer is not None:
+                offers.append(offer)
+    if offers:
+        slot.current_batch = batch
+        _save(slot, reason or f"Batch {batch} sent to {len(offers)} patients", by)
+    elif not slot_live_offers(slot=slot).exists():
+        _close_unfilled(slot, "No one left on the waitlist who fits")
+    return offers
+
+
+# --- slots --------------------------------------------------------------------------
+
+
+@transaction.atomic
 def slot_open(
     *,
     provider: Provider,
@@ -22,35 +206,250 @@ def slot_open(
     ehr_identifier_system: str = "",
     ehr_identifier_value: str = "",
 ) -> Slot:
-    """Record a freed slot; the first batch of offers goes out after commit."""
-    raise NotImplementedError
+    """Record a freed slot; the first batch of offers goes out after commit.
+
+    The same EHR identifier posted twice returns the slot recorded the first time.
+    """
+    if end <= start:
+        raise ValidationError({"end": "The slot must end after it starts."})
+    if end <= timezone.now():
+        raise ValidationError({"start": "That slot is already over."})
+    if ehr_identifier_value:
+        existing = Slot.objects.filter(
+            ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value
+        ).first()
+        if existing is not None:
+            return existing
+    slot = Slot(
+        provider=provider, start=start, end=end, appointment_type=appointment_type,
+        location=location, source=source, recorded_by=recorded_by,
+        ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value,
+    )
+    _save(slot, "Cancellation recorded", recorded_by)
+    _tasks().offer_next_batch.delay_on_commit(slot.pk)
+    return slot
 
 
 def slot_offer_next_batch(*, slot_id: int) -> list[Offer]:
-    """Send the next batch if the current one is resolved (idempotent, race-safe)."""
-    raise NotImplementedError
+    """Send the next batch if the current one is resolved (idempotent, race-safe).
+
+    Does nothing for a closed slot or while an offer is still out; outside SMS hours it
+    waits (the sweep calls again); too close to the start, or with nobody left, the slot
+    becomes unfilled for staff to see.
+    """
+    with transaction.atomic():
+        slot = _lock_slot(slot_id)
+        if slot is None or slot.status != Slot.Status.OFFERING:
+            return []
+        if slot_live_offers(slot=slot).exists():
+            return []
+        now = timezone.now()
+        if _too_late_to_offer(slot, now):
+            _close_unfilled(slot, "Too close to the start to offer by SMS")
+            return []
+        if not sms_hours_open(now):
+            return []
+        return _send_batch(slot, at=now)
 
 
+@transaction.atomic
 def slot_offer_more(*, slot: Slot, by) -> list[Offer]:
-    """Staff: send another batch now, without waiting for the current holds."""
-    raise NotImplementedError
+    """Staff: send another batch now, without waiting for the current holds. Also reopens
+    an unfilled slot (new people may have joined the waitlist)."""
+    slot = _lock_slot(slot.pk)
+    if slot.status not in (Slot.Status.OFFERING, Slot.Status.UNFILLED):
+        raise ValidationError(f"This slot is {slot.get_status_display().lower()}.")
+    now = timezone.now()
+    if _too_late_to_offer(slot, now):
+        raise ValidationError("The slot starts too soon to offer it by SMS; call instead.")
+    if not sms_hours_open(now):
+        raise ValidationError("Offers are only texted during SMS hours.")
+    if not slot_candidates(slot=slot, at=now).exists():
+        raise ValidationError("No one else on the waitlist fits this slot.")
+    if slot.status == Slot.Status.UNFILLED:
+        slot.status = Slot.Status.OFFERING
+        slot.closed_at = None
+    return _send_batch(slot, at=now, by=by,
+                       reason=f"Staff sent batch {slot.current_batch + 1} early")
 
 
+@transaction.atomic
 def slot_withdraw(*, slot: Slot, by, reason: str = "") -> Slot:
     """Staff: the slot is no longer available; live offers are superseded."""
-    raise NotImplementedError
+    slot = _lock_slot(slot.pk)
+    if slot.status == Slot.Status.WITHDRAWN:
+        return slot
+    if slot.status == Slot.Status.FILLED:
+        raise ValidationError("This slot is already filled; cancel that appointment instead.")
+    _supersede_live_offers(slot, "Slot withdrawn", by=by)
+    slot.status = Slot.Status.WITHDRAWN
+    slot.closed_at = timezone.now()
+    _save(slot, reason or "Withdrawn by staff", by)
+    return slot
 
 
+@transaction.atomic
 def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -> Slot:
     """Staff filled the slot by phone (optionally from a waitlist entry); live offers end."""
-    raise NotImplementedError
+    slot = _lock_slot(slot.pk)
+    if slot.status == Slot.Status.FILLED:
+        raise ValidationError("This slot is already filled.")
+    if slot.status == Slot.Status.WITHDRAWN:
+        raise ValidationError("This slot was withdrawn.")
+    if entry is not None:
+        entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
+        if entry.status != WaitlistEntry.Status.ACTIVE:
+            raise ValidationError({"entry": "That patient is no longer on the waitlist."})
+    _supersede_live_offers(slot, "Slot filled by phone", by=by)
+    slot.status = Slot.Status.FILLED
+    slot.filled_via = Slot.FilledVia.PHONE
+    slot.filled_entry = entry
+    slot.closed_at = timezone.now()
+    _save(slot, reason or "Filled by phone", by)
+    if entry is not None:
+        entry.status = WaitlistEntry.Status.BOOKED
+        _save(entry, f"Booked by phone into {slot}", by)
+    return slot
 
 
-def offer_expire(*, offer_id: int) -> bool:
-    """Expire one offer if its hold has passed; True if this call expired it."""
-    raise NotImplementedError
+# --- replies ------------------------------------------------------------------------
+
+
+def offer_claim(*, patient: Patient) -> ReplyResult:
+    """A patient's YES. Takes the slot only if it is still being offered, the offer is
+    live, the patient has not opted out, their entry still waits, and the hold has not
+    passed by the clock (a sweep may lag). The winner is booked and leaves the waitlist;
+    the slot's other live offers are superseded and those patients told."""
+    target = patient_offer_to_answer(patient_id=patient.pk)
+    if target is None:
+        return ReplyResult(Outcome.NOTHING)
+    with transaction.atomic():
+        slot = _lock_slot(target.slot_id)
+        offer = (Offer.objects.select_for_update().select_related("entry", "patient")
+                 .get(pk=target.pk))
+        # The clock is read after the locks: whoever waited for them sees the present.
+        now = timezone.now()
+        if slot.start <= now or offer.status in (Offer.Status.DECLINED, Offer.Status.FAILED):
+            return ReplyResult(Outcome.NOTHING, offer)
+        if offer.status == Offer.Status.ACCEPTED:
+            return ReplyResult(Outcome.ALREADY_BOOKED, offer)
+        if offer.status == Offer.Status.EXPIRED:
+            return ReplyResult(Outcome.EXPIRED, offer)
+        if offer.status == Offer.Status.SUPERSEDED or slot.status != Slot.Status.OFFERING:
+            if offer.is_live:  # cannot happen while slots close their offers; be safe
+                _resolve(offer, Offer.Status.SUPERSEDED, "Slot closed")
+            return ReplyResult(Outcome.FILLED, offer)
+
+        # The offer is live.
+        if offer.patient.sms_opted_out_at or offer.entry.status != WaitlistEntry.Status.ACTIVE:
+            _resolve(offer, Offer.Status.SUPERSEDED, "Patient opted out or left the waitlist")
+            _queue_next_batch(slot)
+            return ReplyResult(Outcome.NOTHING, offer)
+        if offer.hold_until is not None and now >= offer.hold_until:
+            _resolve(offer, Offer.Status.EXPIRED, "Hold passed before the YES arrived")
+            _queue_next_batch(slot)
+            return ReplyResult(Outcome.EXPIRED, offer)
+
+        _resolve(offer, Offer.Status.ACCEPTED, "Patient replied YES", at=now)
+        _supersede_live_offers(slot, "Another patient took the slot")
+        slot.status = Slot.Status.FILLED
+        slot.filled_via = Slot.FilledVia.SMS
+        slot.filled_entry = offer.entry
+        slot.closed_at = now
+        _save(slot, f"Filled by SMS: offer {offer.pk}")
+        entry = offer.entry
+        entry.status = WaitlistEntry.Status.BOOKED
+        _save(entry, f"Booked by SMS into {slot}")
+        log.info("slot %s filled by offer %s", slot.pk, offer.pk)
+        return ReplyResult(Outcome.BOOKED, offer)
+
+
+def offer_decline(*, patient: Patient) -> ReplyResult:
+    """A patient's NO: their live offer is declined (they stay on the waitlist), and the
+    next batch goes out at once if this was the last offer out."""
+    target = patient_offer_to_answer(patient_id=patient.pk)
+    if target is None or not target.is_live:
+        return ReplyResult(Outcome.NOTHING, target)
+    with transaction.atomic():
+        slot = _lock_slot(target.slot_id)
+        offer = Offer.objects.select_for_update().get(pk=target.pk)
+        if not offer.is_live:
+            return ReplyResult(Outcome.NOTHING, offer)
+        _resolve(offer, Offer.Status.DECLINED, "Patient replied NO")
+        _queue_next_batch(slot)
+        return ReplyResult(Outcome.DECLINED, offer)
+
+
+def offer_fail(*, offer_id: int, reason: str) -> bool:
+    """The offer's SMS will never arrive: the offer fails and the slot moves on."""
+    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
+    if slot_id is None:
+        return False
+    with transaction.atomic():
+        slot = _lock_slot(slot_id)
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        if not offer.is_live:
+            return False
+        _resolve(offer, Offer.Status.FAILED, reason)
+        _queue_next_batch(slot)
+        return True
+
+
+def patient_offers_release(*, patient_id: int, reason: str) -> int:
+    """The patient opted out: their live offer (at most one) ends as declined and its
+    slot moves on. Returns how many ended."""
+    released = 0
+    live = Offer.objects.filter(patient_id=patient_id, status__in=Offer.LIVE_STATUSES)
+    for offer_id, slot_id in live.values_list("pk", "slot_id"):
+        with transaction.atomic():
+            slot = _lock_slot(slot_id)
+            offer = Offer.objects.select_for_update().get(pk=offer_id)
+            if offer.is_live:
+                _resolve(offer, Offer.Status.DECLINED, reason)
+                _queue_next_batch(slot)
+                released += 1
+    return released
+
+
+# --- expiry -------------------------------------------------------------------------
+
+
+def offer_expire(*, offer_id: int, skip_locked: bool = False) -> bool:
+    """Expire one offer if its hold has passed; True if this call expired it.
+
+    Safe to run any number of times, early (an eager or early countdown task finds the
+    hold still running and does nothing), or alongside a claim (it waits for, or with
+    `skip_locked` leaves, a slot another transaction holds)."""
+    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
+    if slot_id is None:
+        return False
+    with transaction.atomic():
+        slot = _lock_slot(slot_id, skip_locked=skip_locked)
+        if slot is None:
+            return False
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        if not offer.is_live or offer.hold_until is None or offer.hold_until > timezone.now():
+            return False
+        _resolve(offer, Offer.Status.EXPIRED, "Hold passed without a reply")
+        _queue_next_batch(slot)
+        return True
 
 
 def offers_expire_due() -> int:
-    """The beat sweep: expire every offer whose hold has passed; returns how many."""
-    raise NotImplementedError
+    """The beat sweep: expire every offer whose hold has passed; returns how many.
+
+    Slots another worker is busy with are skipped (`skip_locked` on PostgreSQL), so
+    parallel sweeps never wait on each other; the next sweep picks up what was left."""
+    due = (Offer.objects.filter(status__in=Offer.LIVE_STATUSES, hold_until__lte=timezone.now())
+           .order_by("hold_until").values_list("pk", flat=True)[:1000])
+    return sum(offer_expire(offer_id=offer_id, skip_locked=True) for offer_id in list(due))
+
+
+def slots_resume() -> int:
+    """The beat sweep's second half: slots still offering with no offer out (paused by
+    SMS hours, or whose next batch was lost) get their next batch. Returns how many
+    batches went out."""
+    sent = 0
+    for slot_id in list(slots_waiting_for_a_batch().values_list("pk", flat=True)[:1000]):
+        sent += bool(slot_offer_next_batch(slot_id=slot_id))
+    return sent

@@ -38,9 +38,13 @@ def _int(value: int) -> Value:
     return Value(value, output_field=IntegerField())
 
 
-def with_score(queryset: QuerySet, *, at: dt.datetime | None = None) -> QuerySet:
+def with_score(queryset: QuerySet, *, at: dt.datetime | None = None,
+               parts: bool = True) -> QuerySet:
     """Annotate `score` and its parts (score_urgent, score_boost, score_appointment,
-    score_waiting) on a WaitlistEntry queryset, as of `at` (default: now)."""
+    score_waiting) on a WaitlistEntry queryset, as of `at` (default: now).
+
+    parts=False computes only `score` per row (the parts stay aliases), which keeps the
+    engine's batch choice fast on a large waitlist; the breakdown asks again."""
     now = at or timezone.now()
     weights = settings.RANKING
     day = dt.timedelta(days=1)
@@ -69,7 +73,8 @@ def with_score(queryset: QuerySet, *, at: dt.datetime | None = None) -> QuerySet
         ],
         default=_int(0),
     )
-    return queryset.annotate(
+    add_parts = queryset.annotate if parts else queryset.alias
+    return add_parts(
         score_urgent=urgent,
         score_boost=boost,
         score_appointment=appointment,
@@ -79,9 +84,10 @@ def with_score(queryset: QuerySet, *, at: dt.datetime | None = None) -> QuerySet
     )
 
 
-def ranked(queryset: QuerySet, *, at: dt.datetime | None = None) -> QuerySet:
+def ranked(queryset: QuerySet, *, at: dt.datetime | None = None,
+           parts: bool = True) -> QuerySet:
     """`with_score`, best first."""
-    return with_score(queryset, at=at).order_by(*RANK_ORDER)
+    return with_score(queryset, at=at, parts=parts).order_by(*RANK_ORDER)
 
 
 def score_parts(entry: WaitlistEntry, *, at: dt.datetime | None = None) -> list[tuple[str, int]]:

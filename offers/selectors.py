@@ -1,0 +1,51 @@
+"""Reads for the offer engine: who can be offered a slot, and in what order."""
+
+import datetime as dt
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from offers.models import Offer, Slot
+from waitlist.ranking import ranked
+from waitlist.selectors import entries_matching
+
+
+def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
+    """Waitlist entries that may be offered `slot` now, best first (annotated `score`).
+
+    On top of the waitlist's matching: the patient holds no other live offer, and this
+    entry was never offered this slot.
+    """
+    live_elsewhere = Offer.objects.filter(
+        patient_id=OuterRef("patient_id"), status__in=Offer.LIVE_STATUSES
+    )
+    offered_this_slot = Offer.objects.filter(slot_id=slot.pk, entry_id=OuterRef("pk"))
+    entries = entries_matching(
+        provider=slot.provider,
+        start=slot.start,
+        end=slot.end,
+        location=slot.location,
+        appointment_type=slot.appointment_type,
+    ).filter(~Exists(live_elsewhere), ~Exists(offered_this_slot))
+    return ranked(entries, at=at or timezone.now(), parts=False).prefetch_related("patient")
+
+
+def slot_live_offers(*, slot: Slot) -> QuerySet:
+    return slot.offers.filter(status__in=Offer.LIVE_STATUSES)
+
+
+def slots_waiting_for_a_batch() -> QuerySet:
+    """Slots still being offered with no offer out: between batches, or paused by quiet
+    hours. The sweep nudges them."""
+    live = Offer.objects.filter(slot_id=OuterRef("pk"), status__in=Offer.LIVE_STATUSES)
+    return Slot.objects.filter(status=Slot.Status.OFFERING).filter(~Exists(live))
+
+
+def patient_offer_to_answer(*, patient_id: int) -> Offer | None:
+    """The offer a bare YES/NO from this patient is about: their live offer, else the one
+    most recently sent to them (so a late YES can be told what became of it)."""
+    offers = Offer.objects.filter(patient_id=patient_id)
+    live = offers.filter(status__in=Offer.LIVE_STATUSES).first()
+    if live is not None:
+        return live
+    return offers.exclude(sent_at=None).order_by("-sent_at", "-id").first()

@@ -1,0 +1,50 @@
+"""Thin Celery tasks: they take ids, call one service, and are safe to run twice.
+
+acks_late (with the settings' reject-on-worker-lost) means a worker that dies mid-task
+leaves the message to be delivered again; each service runs in one transaction, so a
+half-done run left nothing behind and a repeated run finds the work done.
+The beat schedule (the sweep every OFFER_SWEEP_SECONDS) is installed by the migration
+offers/migrations/0002_expiry_sweep_schedule.py.
+"""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from messaging.services import messages_reconcile_stuck, messages_requeue_lost
+from offers import services
+
+log = logging.getLogger(__name__)
+
+# A deadlock or a busy SQLite database is worth another try; anything else is a bug.
+RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 1, "max_retries": 5}
+
+
+@shared_task(acks_late=True, **RETRY)
+def offer_next_batch(slot_id: int) -> int:
+    return len(services.slot_offer_next_batch(slot_id=slot_id))
+
+
+@shared_task(acks_late=True, **RETRY)
+def offer_expire_at_hold_end(offer_id: int) -> bool:
+    return services.offer_expire(offer_id=offer_id)
+
+
+@shared_task(acks_late=True)
+def offers_sweep() -> dict:
+    """Every OFFER_SWEEP_SECONDS: expire holds a countdown task missed, and resume
+    slots waiting for a batch (after SMS hours reopen, or a lost task: this is also how
+    a slot recorded while the broker was down starts offering once it is back)."""
+    result = {
+        "expired": services.offers_expire_due(),
+        "batches": services.slots_resume(),
+        # The SMS channel's own reconciliation: messages whose worker died mid-send fail
+        # (never resent; their offers move on), and messages whose task was never queued
+        # (broker down) are queued again.
+        "messages_stuck": messages_reconcile_stuck(),
+        "messages_requeued": messages_requeue_lost(),
+    }
+    if any(result.values()):
+        log.info("offer sweep: %s", result)
+    return result
