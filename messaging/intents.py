@@ -54,6 +54,7 @@ COURTESY = {
     "gracias", "por", "favor", "lo", "la", "tomo", "quiero", "perdon", "siento", "muchas",
     "hola", "de", "acuerdo", "bueno", "esta", "bien", "thing", "can", "make", "interested",
     "now", "right", "time", "this", "here", "there", "just", "so", "much", "very", "oh",
+    "que",
 }
 # "i can't" / "cannot make it" after a no only strengthens it.
 NO_EXTRA = NEGATIONS | {"interested", "available", "busy", "work", "today", "tomorrow"}

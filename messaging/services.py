@@ -14,7 +14,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
@@ -103,7 +103,9 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
             offer=offer,
         )
         MessageStatusEvent.objects.create(message=message, status=Status.QUEUED)
-        transaction.on_commit(partial(_queue_delivery, message.pk))
+        # robust: with the broker down the message stays queued (logged, no error for the
+        # caller, whose data is committed); messages_requeue_lost picks it up later.
+        transaction.on_commit(lambda pk=message.pk: _queue_delivery(pk), robust=True)
     logger.info("SMS %s queued as message %s for patient %s", template, message.pk,
                 patient.pk)
     return message
@@ -236,6 +238,29 @@ def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) 
     if marked:
         logger.warning("Marked %s message(s) stuck in sending as failed", marked)
     return marked
+
+
+# A queued message whose delivery task was never queued (broker down) or whose retry chain
+# broke: older than the longest retry wait plus a margin, or never tried for a minute.
+LOST_NEVER_TRIED_AFTER = dt.timedelta(minutes=1)
+LOST_RETRY_AFTER = dt.timedelta(minutes=20)
+
+
+def messages_requeue_lost() -> int:
+    """Queue delivery again for outbound messages that sit in "queued" with no task to
+    deliver them. Harmless if a task does exist: delivery claims the message first, so
+    it is sent once. For the beat sweep; returns how many were queued again."""
+    now = timezone.now()
+    lost = Message.objects.filter(direction=Message.Direction.OUT, status=Status.QUEUED).filter(
+        Q(attempts=0, updated_at__lt=now - LOST_NEVER_TRIED_AFTER)
+        | Q(updated_at__lt=now - LOST_RETRY_AFTER)
+    )
+    ids = list(lost.values_list("pk", flat=True)[:1000])
+    for message_id in ids:
+        _queue_delivery(message_id)
+    if ids:
+        logger.warning("Queued %s lost message(s) for delivery again", len(ids))
+    return len(ids)
 
 
 # --- Delivery status ----------------------------------------------------------------

@@ -1,17 +1,65 @@
-"""Twilio webhooks. Implemented by the SMS channel issue."""
+"""Twilio webhooks: inbound SMS and delivery status callbacks (see CONTRACT.md)."""
 
-from django.http import HttpResponse
+import functools
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from messaging.forms import InboundSmsForm, StatusCallbackForm, form_errors_text
+from messaging.services import inbound_handle, message_status_record
+
+logger = logging.getLogger(__name__)
+
+
+def twilio_signature_required(view):
+    """403 unless X-Twilio-Signature matches PUBLIC_BASE_URL + path, so a proxy in front
+    (which changes the scheme or host Django sees) does not break validation."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = settings.PUBLIC_BASE_URL + request.get_full_path()
+        token = settings.TWILIO_AUTH_TOKEN
+        if not (token and signature and RequestValidator(token).validate(
+                url, request.POST, signature)):
+            logger.warning("Twilio webhook %s refused: bad or missing signature", request.path)
+            return HttpResponseForbidden("Invalid Twilio signature.", content_type="text/plain")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 @csrf_exempt
 @require_POST
+@twilio_signature_required
 def inbound_sms(request):
-    return HttpResponse("Not implemented yet", status=501)
+    form = InboundSmsForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
+                                      content_type="text/plain")
+    data = form.cleaned_data
+    reply = inbound_handle(from_number=data["From"], to_number=data["To"],
+                           body=data["Body"], sid=data["MessageSid"])
+    twiml = MessagingResponse()
+    if reply:
+        twiml.message(reply)
+    return HttpResponse(str(twiml), content_type="text/xml")
 
 
 @csrf_exempt
 @require_POST
+@twilio_signature_required
 def status_callback(request):
-    return HttpResponse("Not implemented yet", status=501)
+    form = StatusCallbackForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
+                                      content_type="text/plain")
+    data = form.cleaned_data
+    message_status_record(sid=data["MessageSid"], status=data["MessageStatus"],
+                          error_code=data["ErrorCode"])
+    return HttpResponse(status=204)

@@ -1,0 +1,22 @@
+"""Twilio's webhook form fields (https://www.twilio.com/docs/messaging/guides/webhook-request)."""
+
+from django import forms
+
+
+class InboundSmsForm(forms.Form):
+    From = forms.CharField(max_length=40)
+    To = forms.CharField(max_length=40)
+    MessageSid = forms.CharField(max_length=64)
+    # Twilio always sends Body, empty for a picture-only message; no length limit here,
+    # a long text is still logged and answered.
+    Body = forms.CharField(required=False, strip=False)
+
+
+class StatusCallbackForm(forms.Form):
+    MessageSid = forms.CharField(max_length=64)
+    MessageStatus = forms.CharField(max_length=20)
+    ErrorCode = forms.CharField(max_length=10, required=False)
+
+
+def form_errors_text(form: forms.Form) -> str:
+    return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
