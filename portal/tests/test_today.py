@@ -1,0 +1,160 @@
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from offers.models import Offer, Slot
+from offers.tests.factories import OfferFactory, SlotFactory
+from waitlist.tests.factories import WaitlistEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def always_texting_hours(settings):
+    settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
+
+
+def _form(provider, when, **extra):
+    local = timezone.localtime(when)
+    return {"provider": provider.pk, "date": local.date().isoformat(),
+            "time": local.strftime("%H:%M"), "duration": 20, **extra}
+
+
+def _tomorrow_at(hour):
+    return (timezone.localtime() + dt.timedelta(days=1)).replace(
+        hour=hour, minute=0, second=0, microsecond=0)
+
+
+def test_recording_a_cancellation_opens_the_slot_and_offers_it(
+        client, front_desk_user, provider, django_capture_on_commit_callbacks):
+    WaitlistEntryFactory.create_batch(4)
+    client.force_login(front_desk_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("portal:slot_create"),
+                               _form(provider, _tomorrow_at(10)))
+    assert response.status_code == 302
+    slot = Slot.objects.get()
+    assert slot.provider == provider
+    assert slot.end - slot.start == dt.timedelta(minutes=20)
+    assert slot.recorded_by == front_desk_user
+    assert slot.offers.count() == 3
+    page = client.get(reverse("portal:today")).content.decode()
+    assert page.count('class="offer"') == 3
+
+
+def test_a_slot_in_the_past_is_refused_with_a_message(client, front_desk_user, provider):
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_create"),
+                           _form(provider, timezone.now() - dt.timedelta(hours=2)))
+    assert response.status_code == 400
+    assert "already passed" in response.content.decode()
+    assert not Slot.objects.exists()
+
+
+def test_duration_must_make_the_slot_end_after_it_starts(client, front_desk_user, provider):
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_create"),
+                           _form(provider, _tomorrow_at(10), duration=0))
+    assert response.status_code == 400
+    assert not Slot.objects.exists()
+
+
+def test_a_duplicate_slot_is_warned_about_and_recorded_only_when_confirmed(
+        client, front_desk_user, provider):
+    start = _tomorrow_at(11)
+    SlotFactory(provider=provider, start=start, end=start + dt.timedelta(minutes=20))
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_create"), _form(provider, start))
+    assert response.status_code == 400
+    assert "already has a freed slot" in response.content.decode()
+    assert 'name="record_duplicate"' in response.content.decode()
+    assert Slot.objects.count() == 1
+    response = client.post(reverse("portal:slot_create"),
+                           _form(provider, start, record_duplicate="on"))
+    assert response.status_code == 302
+    assert Slot.objects.count() == 2
+
+
+def test_htmx_recording_answers_with_a_fresh_form_and_refreshes_the_list(
+        client, front_desk_user, provider):
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_create"), _form(provider, _tomorrow_at(9)),
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == '{"slotsChanged": {}}' or "slotsChanged" in response[
+        "HX-Trigger"]
+    body = response.content.decode()
+    assert body.lstrip().startswith('<form id="record-form"')
+    assert "<html" not in body
+
+
+def test_polling_renders_only_the_slot_list(client, front_desk_user):
+    SlotFactory()
+    client.force_login(front_desk_user)
+    response = client.get(reverse("portal:today"), HTTP_HX_REQUEST="true",
+                          HTTP_HX_TARGET="slots")
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="slots"')
+    assert 'hx-trigger="every 3s' in body
+    assert "<html" not in body
+
+
+def test_today_shows_hold_countdowns_and_the_winner(client, front_desk_user):
+    live = OfferFactory(status=Offer.Status.SENT,
+                        hold_until=timezone.now() + dt.timedelta(minutes=7))
+    filled = SlotFactory(status=Slot.Status.FILLED, filled_via=Slot.FilledVia.SMS)
+    winner = OfferFactory(slot=filled, status=Offer.Status.ACCEPTED)
+    filled.filled_entry = winner.entry
+    filled.save()
+    client.force_login(front_desk_user)
+    page = client.get(reverse("portal:today")).content.decode()
+    assert f'data-until="{int(live.hold_until.timestamp())}"' in page
+    assert "Sent, on hold" in page
+    assert f"Filled by <a href=\"{reverse('portal:patient', args=[winner.patient_id])}\"" in page
+
+
+def test_staff_withdraw_a_slot_and_its_offers_close(client, front_desk_user):
+    offer = OfferFactory(status=Offer.Status.SENT,
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_withdraw", args=[offer.slot_id]),
+                           HTTP_HX_REQUEST="true", HTTP_HX_TARGET="slots")
+    assert response.status_code == 200
+    offer.refresh_from_db()
+    assert offer.slot.status == Slot.Status.WITHDRAWN
+    assert offer.status == Offer.Status.SUPERSEDED
+    assert "withdrawn" in response.content.decode()
+
+
+def test_staff_mark_a_slot_filled_by_phone_with_an_offered_patient(client, front_desk_user):
+    offer = OfferFactory(status=Offer.Status.SENT,
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_mark_filled", args=[offer.slot_id]),
+                           {"offer": offer.pk})
+    assert response.status_code == 302
+    slot = Slot.objects.get(pk=offer.slot_id)
+    assert slot.status == Slot.Status.FILLED
+    assert slot.filled_via == Slot.FilledVia.PHONE
+    assert slot.filled_entry == offer.entry
+
+
+def test_filling_an_already_filled_slot_says_so_and_changes_nothing(client, front_desk_user):
+    slot = SlotFactory(status=Slot.Status.FILLED, filled_via=Slot.FilledVia.SMS)
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:slot_mark_filled", args=[slot.pk]), follow=True)
+    assert "already filled" in response.content.decode()
+    slot.refresh_from_db()
+    assert slot.filled_via == Slot.FilledVia.SMS
+
+
+def test_offer_to_more_sends_another_batch(client, front_desk_user, provider,
+                                          django_capture_on_commit_callbacks):
+    slot = SlotFactory(provider=provider, current_batch=1)
+    WaitlistEntryFactory.create_batch(2)
+    client.force_login(front_desk_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("portal:slot_offer_more", args=[slot.pk]))
+    assert slot.offers.count() == 2

@@ -1,0 +1,121 @@
+import pytest
+from django.urls import reverse
+
+from clinic.models import Patient
+from clinic.tests.factories import PatientFactory, ProviderFactory
+from waitlist.models import WaitlistEntry
+from waitlist.tests.factories import WaitlistEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _entry_form(**extra):
+    return {"any_provider": "on", "boost": 0, **extra}
+
+
+def test_the_list_is_ranked_best_first_with_the_breakdown(client, front_desk_user):
+    WaitlistEntryFactory(patient=PatientFactory(first_name="Low"))
+    WaitlistEntryFactory(patient=PatientFactory(first_name="High"), urgent=True, boost=10)
+    client.force_login(front_desk_user)
+    page = client.get(reverse("waitlist:list")).content.decode()
+    assert page.index("High") < page.index("Low")
+    assert "urgent 30 + boost 10 = 40" in page
+
+
+def test_search_finds_by_name_or_phone_and_filters_narrow(client, front_desk_user):
+    ana = WaitlistEntryFactory(patient=PatientFactory(first_name="Ana", phone="+13125550177"))
+    WaitlistEntryFactory(patient=PatientFactory(first_name="Ben"), urgent=True)
+    client.force_login(front_desk_user)
+    by_name = client.get(reverse("waitlist:list"), {"q": "ana"}).content.decode()
+    assert "Ana" in by_name
+    assert "Ben" not in by_name
+    by_phone = client.get(reverse("waitlist:list"), {"q": "555-0177"}).content.decode()
+    assert str(ana.patient) in by_phone
+    assert "Ben" not in by_phone
+    urgent = client.get(reverse("waitlist:list"), {"urgent": "on"}).content.decode()
+    assert "Ben" in urgent
+    assert "Ana" not in urgent
+
+
+def test_htmx_filtering_renders_only_the_table(client, front_desk_user):
+    WaitlistEntryFactory()
+    client.force_login(front_desk_user)
+    response = client.get(reverse("waitlist:list"), {"q": "x"}, HTTP_HX_REQUEST="true",
+                          HTTP_HX_TARGET="entries")
+    assert response.content.decode().lstrip().startswith('<div id="entries"')
+
+
+def test_front_desk_adds_a_new_patient_to_the_waitlist(client, front_desk_user):
+    provider = ProviderFactory()
+    client.force_login(front_desk_user)
+    response = client.post(reverse("waitlist:add"), {
+        "first_name": "Rosa", "last_name": "Diaz", "phone": "(312) 555-0199",
+        "preferred_language": "es", "providers": [provider.pk], "boost": 0})
+    assert response.status_code == 302
+    entry = WaitlistEntry.objects.get()
+    assert entry.patient.phone == "+13125550199"
+    assert list(entry.providers.all()) == [provider]
+    assert entry.added_by == front_desk_user
+
+
+def test_a_bad_phone_or_no_provider_is_a_form_error_and_saves_nothing(client, front_desk_user):
+    client.force_login(front_desk_user)
+    response = client.post(reverse("waitlist:add"), {
+        "first_name": "Rosa", "phone": "12", "preferred_language": "en", "boost": 0})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "not a valid phone number" in body or "not a phone number" in body
+    assert "Choose at least one provider" in body
+    assert not Patient.objects.exists()
+
+
+def test_front_desk_cannot_set_urgent_or_boost_even_by_posting_them(client, front_desk_user):
+    entry = WaitlistEntryFactory()
+    client.force_login(front_desk_user)
+    response = client.post(reverse("waitlist:edit", args=[entry.pk]),
+                           _entry_form(urgent="on", boost=40, reason="please"))
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert (entry.urgent, entry.boost) == (False, 0)
+
+
+def test_a_manager_boost_needs_a_reason_which_the_audit_trail_keeps(client, manager_user):
+    entry = WaitlistEntryFactory()
+    client.force_login(manager_user)
+    response = client.post(reverse("waitlist:edit", args=[entry.pk]),
+                           _entry_form(urgent="on", boost=15))
+    assert "Say why" in response.content.decode()
+    entry.refresh_from_db()
+    assert not entry.urgent
+    response = client.post(reverse("waitlist:edit", args=[entry.pk]),
+                           _entry_form(urgent="on", boost=15, reason="Worsening pain"))
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert (entry.urgent, entry.boost) == (True, 15)
+    latest = entry.history.latest()
+    assert latest.history_user == manager_user
+    assert "Worsening pain" in latest.history_change_reason
+
+
+def test_removing_an_entry_needs_a_reason_and_keeps_the_row(client, front_desk_user):
+    entry = WaitlistEntryFactory()
+    client.force_login(front_desk_user)
+    response = client.post(reverse("waitlist:remove", args=[entry.pk]), {"reason": ""})
+    assert response.status_code == 200
+    response = client.post(reverse("waitlist:remove", args=[entry.pk]),
+                           {"reason": "Booked elsewhere"})
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.REMOVED
+    assert "Booked elsewhere" in entry.history.latest().history_change_reason
+    client.get(reverse("waitlist:list"))  # shows, and so clears, the flash message
+    assert str(entry.patient) not in client.get(reverse("waitlist:list")).content.decode()
+
+
+def test_outsiders_cannot_change_entries(client, outsider_user):
+    entry = WaitlistEntryFactory()
+    client.force_login(outsider_user)
+    assert client.post(reverse("waitlist:remove", args=[entry.pk]),
+                       {"reason": "x"}).status_code == 403
+    assert client.post(reverse("waitlist:edit", args=[entry.pk]),
+                       _entry_form()).status_code == 403
