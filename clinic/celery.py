@@ -3,9 +3,33 @@
 import os
 
 from celery import Celery
+from celery.contrib.django.task import DjangoTask
+from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
 
-app = Celery("clinic")
+
+class Task(DjangoTask):
+    """Queue-after-commit that survives a broker outage.
+
+    The data is committed before the task is queued (a transactional outbox: the rows are
+    the record of work to do). If the broker is down at that moment, the error is logged
+    instead of turning a saved cancellation into a 500 that invites a second, duplicate
+    one; the beat sweep finds the work that was never queued and does it.
+    """
+
+    def delay_on_commit(self, *args, **kwargs) -> None:
+        self._on_commit(lambda: self.delay(*args, **kwargs))
+
+    def apply_async_on_commit(self, *args, **kwargs) -> None:
+        self._on_commit(lambda: self.apply_async(*args, **kwargs))
+
+    def _on_commit(self, publish) -> None:
+        # A named function: Django's robust on_commit logs the callback's __qualname__.
+        publish.__qualname__ = f"{self.name}.apply_async"
+        transaction.on_commit(publish, robust=True)
+
+
+app = Celery("clinic", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
