@@ -275,7 +275,7 @@ def message_status_record(*, sid: str, status: str, error_code: str = "") -> Mes
     error_code = (error_code or "").strip()[:10]
     new_status = TWILIO_STATUSES.get(status)
     with transaction.atomic():
-        message = (Message.objects.select_for_update().select_related("patient")
+        message = (Message.objects.select_for_update(of=("self",)).select_related("patient")
                    .filter(twilio_sid=sid, direction=Message.Direction.OUT).first())
         if message is None:
             logger.info("Status %r for an unknown message SID", status)

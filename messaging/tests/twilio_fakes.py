@@ -2,6 +2,7 @@
 a TwilioHttpClient whose requests session has a fake transport mounted. Tests script the
 answers and assert on what was sent. Also: correctly signed webhook posts."""
 
+import contextlib
 import json
 import urllib.parse
 from itertools import count
@@ -69,8 +70,8 @@ def twilio_error(code: int, status: int = 400) -> tuple[int, dict]:
                     "more_info": f"https://www.twilio.com/docs/errors/{code}"}
 
 
-@pytest.fixture
-def fake_twilio(monkeypatch):
+@contextlib.contextmanager
+def faked_twilio(monkeypatch):
     """SMS_BACKEND=twilio with test credentials; the SDK talks to a fake transport."""
     transport = FakeTwilioTransport()
 
@@ -83,6 +84,12 @@ def fake_twilio(monkeypatch):
     with override_settings(SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                            TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
                            PUBLIC_BASE_URL=PUBLIC_BASE_URL):
+        yield transport
+
+
+@pytest.fixture
+def fake_twilio(monkeypatch):
+    with faked_twilio(monkeypatch) as transport:
         yield transport
 
 
