@@ -20,6 +20,7 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 12
 MAX_STRING_CHARS = 2000
 MAX_SLOT_HOURS = 12
+MAX_DAYS_AHEAD = 2 * 366
 SUPPORTED_LANGUAGES = ("en", "es")
 
 
@@ -128,8 +129,11 @@ def appointment_parse(data: object) -> Appointment:
         return Appointment.model_validate(data)
     except pydantic.ValidationError as exc:
         raise _from_pydantic(exc) from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise invalid("Appointment", f"not a valid FHIR R4 Appointment ({exc})") from None
+    except Exception as exc:  # noqa: BLE001
+        # fhir.resources fails on some garbage with KeyError/TypeError instead of a
+        # ValidationError (e.g. a contained resource of an unknown type): still the input's fault.
+        raise invalid("Appointment", f"not a valid FHIR R4 Appointment "
+                      f"({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _from_pydantic(exc: pydantic.ValidationError) -> FhirError:
@@ -267,6 +271,8 @@ def cancelled_appointment_from(appointment: Appointment) -> CancelledAppointment
         raise invalid("Appointment.end", f"an appointment longer than {MAX_SLOT_HOURS} hours")
     if start <= timezone.now():
         raise invalid("Appointment.start", "the slot is in the past")
+    if start > timezone.now() + dt.timedelta(days=MAX_DAYS_AHEAD):
+        raise invalid("Appointment.start", "the slot is more than two years ahead")
     providers = _providers(appointment, exclude_reference=None)
     if len(providers) != 1:
         raise invalid("Appointment.participant",

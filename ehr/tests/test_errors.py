@@ -204,6 +204,37 @@ def test_garbage_types_are_rejected_by_fhir(client, key):
     refused(client, key, body, status=422, names="Appointment.participant")
 
 
+SOON = timezone.now().year + 1
+PROVIDER = {"status": "accepted", "actor": {"identifier": {"value": "1"}, "display": "Dr. X"}}
+
+
+@pytest.mark.parametrize(("body", "names"), [
+    ({"resourceType": "Appointment", "status": "waitlist", "participant": [PROVIDER],
+      "contained": [{"resourceType": "NoSuchResource"}]}, "Appointment"),
+    ({"resourceType": "Appointment", "status": "waitlist", "participant": [PROVIDER],
+      "contained": [{"resourceType": None}]}, "Appointment"),
+    ({"resourceType": "Appointment", "status": "waitlist", "participant": [PROVIDER],
+      "contained": ["x"]}, "Appointment.contained[0]"),
+    ({"resourceType": "Appointment", "status": "waitlist",
+      "participant": [{"actor": {"reference": "#p"}, "status": "accepted"}],
+      "contained": [{"resourceType": "Practitioner", "id": "p"}]},
+     "Appointment.participant[0].actor.reference"),
+    ({"resourceType": "Appointment"}, "Appointment.participant"),
+    ({"resourceType": "Appointment", "status": 5, "participant": [PROVIDER]},
+     "Appointment.status"),
+    ({"resourceType": "Appointment", "status": "cancelled", "participant": [PROVIDER],
+      "start": "9999-12-31T23:00:00Z", "end": "9999-12-31T23:20:00Z"}, "Appointment.start"),
+    ({"resourceType": "Appointment", "status": "cancelled", "participant": [PROVIDER],
+      "start": f"{SOON}-01-01T10:00:00+14:00", "end": f"{SOON}-01-02T10:20:00-12:00"},
+     "Appointment.end"),
+    ({"resourceType": "Appointment", "status": "cancelled", "participant": [PROVIDER, PROVIDER],
+      "start": f"{SOON}-01-01T10:00:00Z", "end": f"{SOON}-01-01T10:20:00Z"},
+     "Appointment.participant"),
+])
+def test_odd_shapes_are_422(client, key, body, names):
+    refused(client, key, body, status=422, names=names)
+
+
 def test_other_methods_are_405_with_allow(client, key):
     before = database_state()
     for method in (client.put, client.patch, client.delete):
