@@ -10,7 +10,8 @@ from offers.models import Slot
 class SlotForm(forms.Form):
     """A freed slot, as the front desk reads it off the schedule."""
 
-    provider = forms.ModelChoiceField(queryset=Provider.objects.filter(active=True))
+    provider = forms.ModelChoiceField(queryset=Provider.objects.filter(active=True),
+                                      empty_label="Choose a provider")
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time", "step": 300}))
     duration = forms.IntegerField(

@@ -189,7 +189,8 @@ def simulator(request):
                 body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
             )
             patient = form.patient
-            form = SimulatorForm(initial={"phone": form.cleaned_data["phone"]})
+            form = SimulatorForm(initial={"phone": patient.phone_display if patient
+                                          else form.cleaned_data["phone"]})
     context = {"form": form, "patient": patient, "reply": reply,
                "holders": selectors.simulator_patients(),
                "thread": selectors.patient_messages_page(patient=patient, page_number=1)

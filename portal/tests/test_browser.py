@@ -1,0 +1,191 @@
+"""The portal in a real browser: Debian's chromium driven by playwright, against
+pytest-django's live server (real transactions, so offers go out after commit).
+
+Skipped with a reason when chromium or playwright is missing, unless REQUIRE_BROWSER=1.
+Screenshots of each main page go to test-results/screenshots/.
+"""
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
+from conftest import STAFF_PASSWORD
+from offers.models import Slot
+from waitlist.tests.factories import WaitlistEntryFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-results" / "screenshots"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright is not installed"
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        return f"chromium is not installed at {CHROMIUM}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _missing()
+    if reason:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    # playwright's event loop runs in this thread; the test's own ORM calls are still sync.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url,
+                                  viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.console_errors = []
+    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+    yield page
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def texting_any_hour(settings):
+    settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
+    settings.SMS_BACKEND = "console"
+
+
+def _sign_in(page, user):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def _shot(page, name):
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_front_desk_records_a_cancellation_and_sees_it_filled_live(page, front_desk_user):
+    provider = ProviderFactory(name="Dr. Maya Patel")
+    AppointmentTypeFactory()
+    for first in ("Ana", "Ben", "Chloe", "Diego"):
+        WaitlistEntryFactory(patient=PatientFactory(first_name=first))
+
+    page.goto("/accounts/login/")
+    _shot(page, "login")
+    _sign_in(page, front_desk_user)
+
+    when = timezone.localtime() + dt.timedelta(days=2)
+    page.get_by_label("Provider").select_option(str(provider.pk))
+    page.get_by_label("Date").fill(when.date().isoformat())
+    page.get_by_label("Time").fill("10:00")
+    page.get_by_label("Duration (minutes)").fill("20")
+    page.get_by_role("button", name="Record and start offering").click()
+
+    slot_card = page.locator("article.slot").first
+    offers = slot_card.locator("li.offer")
+    offers.nth(2).wait_for()
+    assert offers.count() == 3
+    assert slot_card.locator("[data-testid=slot-status]").inner_text() == "Offering"
+    # The countdown script turns "hold until ..." into minutes and seconds left.
+    page.wait_for_function(
+        "document.querySelector('.countdown') && /\\d+:\\d\\d left/.test("
+        "document.querySelector('.countdown').textContent)")
+    _shot(page, "today")
+
+    # Reply YES from the first patient's phone, in a second tab of the same session.
+    phone = page.context.new_page()
+    phone.goto("/simulator/")
+    phone.locator("#holders-h + .table-wrap a").first.click()
+    phone.get_by_role("button", name="YES", exact=True).click()
+    phone.locator(".bubble.out", has_text="booked").or_(
+        phone.locator(".bubble.out", has_text="confirmed")).first.wait_for()
+    _shot(phone, "simulator")
+
+    # The Today tab was not reloaded: its poll brings the news.
+    slot_card.locator("[data-testid=slot-status]", has_text="Filled").wait_for(timeout=10_000)
+    assert slot_card.locator(".winner").inner_text().startswith("Filled by")
+    slot = Slot.objects.get()
+    assert slot.status == Slot.Status.FILLED
+    _shot(page, "today-filled")
+
+    page.get_by_role("link", name="Waitlist").click()
+    page.locator("#entries").wait_for()
+    _shot(page, "waitlist")
+    page.goto(f"/patients/{slot.filled_entry.patient_id}/")
+    page.get_by_role("heading", name="Audit trail").wait_for()
+    _shot(page, "patient")
+    assert page.console_errors == [], page.console_errors
+    assert phone.url.endswith("/simulator/") or "patient=" in phone.url
+
+
+def test_front_desk_cannot_reach_manager_pages(page, front_desk_user):
+    _sign_in(page, front_desk_user)
+    assert page.get_by_role("link", name="Reports").count() == 0
+    response = page.goto("/reports/")
+    assert response.status == 403
+    assert page.get_by_role("heading", name="You can't open this page").is_visible()
+    _shot(page, "forbidden")
+    response = page.goto("/admin/")
+    assert "login" in page.url  # the Django admin is for staff accounts only
+
+
+def test_manager_reports_page(page, manager_user):
+    provider = ProviderFactory(name="Dr. Grace Kim")
+    now = timezone.now()
+    for days, status in ((3, "filled"), (10, "filled"), (10, "unfilled"), (17, "filled")):
+        start = now - dt.timedelta(days=days)
+        Slot.objects.create(provider=provider, start=start, end=start + dt.timedelta(minutes=20),
+                            status=status, created_at=start - dt.timedelta(hours=5),
+                            closed_at=start - dt.timedelta(hours=4),
+                            filled_via="sms" if status == "filled" else "")
+    _sign_in(page, manager_user)
+    page.get_by_role("link", name="Reports").click()
+    page.locator("svg.chart").first.wait_for()
+    assert page.locator("[data-testid=fill-rate]").inner_text() == "75%"
+    _shot(page, "reports")
+    assert page.console_errors == [], page.console_errors
+
+
+def test_dashboard_screenshot_for_the_readme(page, front_desk_user):
+    """Not a check of behaviour: refreshes docs/screenshots/dashboard.png when asked
+    (UPDATE_SCREENSHOTS=1), from a realistic morning of the demo clinic."""
+    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        pytest.skip("set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/dashboard.png")
+    from django.core.management import call_command
+
+    from offers.services import slot_open
+
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    from clinic.models import Provider
+
+    base = (timezone.localtime() + dt.timedelta(days=1)).replace(minute=0, second=0,
+                                                                 microsecond=0)
+    for hour, provider in zip((9, 11, 14), Provider.objects.all(), strict=False):
+        start = base.replace(hour=hour)
+        slot_open(provider=provider, start=start, end=start + dt.timedelta(minutes=30))
+    _sign_in(page, front_desk_user)
+    page.locator("li.offer").first.wait_for()
+    target = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / "dashboard.png"), full_page=True)
