@@ -290,5 +290,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_choice(
         "LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"},
+                # The SDK logs every request and header at INFO: noise, not news.
+                "twilio.http_client": {"level": "WARNING"}},
 }
