@@ -1,0 +1,58 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from clinic.tests.factories import ProviderFactory
+from offers import services
+from offers.models import Offer, Slot
+from waitlist.tests.factories import WaitlistEntryFactory
+
+
+@pytest.fixture(autouse=True)
+def sms_hours_always_open(settings):
+    """Offers may be texted at any hour unless a test says otherwise (quiet hours are
+    tested on their own), so the suite does not depend on the time it runs."""
+    settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
+    settings.SMS_BACKEND = "console"
+    settings.TWILIO_FROM_NUMBER = "+13125550100"
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """`with commit(): ...` runs what the block queued for after commit (tasks, SMS), as
+    a real commit would, inside a test that otherwise rolls back."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def provider(db):
+    return ProviderFactory(name="Dr. Maya Patel")
+
+
+def slot_start(days: int = 2, hour: int = 10) -> dt.datetime:
+    return (timezone.localtime() + dt.timedelta(days=days)).replace(
+        hour=hour, minute=0, second=0, microsecond=0
+    )
+
+
+def open_slot(provider, *, start=None, minutes=20, **kwargs) -> Slot:
+    start = start or slot_start()
+    return services.slot_open(provider=provider, start=start,
+                              end=start + dt.timedelta(minutes=minutes), **kwargs)
+
+
+def waitlist(count: int, **kwargs):
+    """`count` entries, best first: each has more boost than the next."""
+    return [WaitlistEntryFactory(boost=min(40, (count - i) * 2), **kwargs) for i in range(count)]
+
+
+def live(slot) -> list[Offer]:
+    return list(slot.offers.filter(status__in=Offer.LIVE_STATUSES).order_by("-score"))
+
+
+def pass_hold(offers) -> None:
+    """The clock passes the hold of these offers (as time would)."""
+    Offer.objects.filter(pk__in=[o.pk for o in offers]).update(
+        hold_until=timezone.now() - dt.timedelta(seconds=1)
+    )

@@ -1,0 +1,145 @@
+"""Real concurrency: threads, each with its own database connection, committing for real.
+
+On PostgreSQL the claim's row locks (select_for_update) decide; on SQLite, BEGIN
+IMMEDIATE serializes the writers. Both must give exactly one booking.
+"""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from offers import services
+from offers.models import Offer, Slot
+from offers.replies import handle_reply
+from offers.tests.conftest import live, open_slot, pass_hold, waitlist
+from waitlist.models import WaitlistEntry
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def run_together(calls):
+    """Run each callable in its own thread, released at the same instant."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+    errors: list = []
+
+    def worker(index, call):
+        try:
+            barrier.wait(timeout=30)
+            results[index] = call()
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return results
+
+
+def test_thirty_simultaneous_yes_replies_book_exactly_one_offered_patient(provider, settings):
+    settings.OFFER_BATCH_SIZE = 10
+    entries = waitlist(20)
+    slot = open_slot(provider)
+    offers = live(slot)
+    assert len(offers) == 10
+    offered = {o.patient_id: o for o in offers}
+    not_offered = [e.patient for e in entries if e.patient_id not in offered]
+    # Every offered patient says YES twice, and ten who were not offered say YES too.
+    patients = [o.patient for o in offers] * 2 + not_offered[:10]
+    calls = [lambda p=p: (p.pk, handle_reply(patient=p, intent="yes")) for p in patients]
+
+    answers = run_together(calls)
+
+    assert Offer.objects.filter(slot=slot, status="accepted").count() == 1
+    winner = Offer.objects.get(slot=slot, status="accepted")
+    assert winner.patient_id in offered
+    slot.refresh_from_db()
+    assert slot.status == Slot.Status.FILLED
+    assert slot.filled_entry_id == winner.entry_id
+    assert WaitlistEntry.objects.filter(status="booked").count() == 1
+    for patient_id, answer in answers:
+        if patient_id == winner.patient_id:
+            assert answer.template == "confirmation"
+        elif patient_id in offered:
+            assert answer.template == "already_filled"
+        else:
+            assert answer.template == "nothing_to_answer"
+    assert live(slot) == []
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_yes_racing_the_expiry_sweep_ends_consistent(provider, attempt):
+    waitlist(3)
+    slot = open_slot(provider)
+    offers = live(slot)
+    pass_hold(offers)  # the hold has just passed; the YES and the sweep arrive together
+    racer = offers[0]
+
+    claim, swept = run_together([
+        lambda: services.offer_claim(patient=racer.patient),
+        services.offers_expire_due,
+    ])
+
+    racer.refresh_from_db()
+    slot.refresh_from_db()
+    # The clock says the hold passed, so whichever ran first, the YES cannot book.
+    assert claim.outcome == services.Outcome.EXPIRED
+    assert racer.status == Offer.Status.EXPIRED
+    assert slot.status != Slot.Status.FILLED
+    assert Offer.objects.filter(slot=slot, status="accepted").count() == 0
+    # A sweep that found the slot locked by the claim skipped it (skip_locked on
+    # PostgreSQL); the next sweep finishes the job, and nothing is expired twice.
+    swept_next = services.offers_expire_due()
+    assert 0 <= swept + swept_next <= 3
+    assert Offer.objects.filter(pk__in=[o.pk for o in offers], status="expired").count() == 3
+
+
+def test_a_yes_inside_the_hold_racing_the_sweep_books(provider):
+    waitlist(3)
+    slot = open_slot(provider)
+    offers = live(slot)
+    pass_hold(offers[1:])
+    claim, swept = run_together([
+        lambda: services.offer_claim(patient=offers[0].patient),
+        services.offers_expire_due,
+    ])
+    assert claim.outcome == services.Outcome.BOOKED
+    slot.refresh_from_db()
+    assert slot.status == Slot.Status.FILLED
+    assert Offer.objects.get(pk=offers[0].pk).status == Offer.Status.ACCEPTED
+    # Whatever the sweep reached first was expired, the rest superseded by the booking.
+    assert set(Offer.objects.filter(pk__in=[o.pk for o in offers[1:]])
+               .values_list("status", flat=True)) <= {"expired", "superseded"}
+
+
+def test_a_duplicated_yes_from_one_patient_books_once(provider):
+    waitlist(3)
+    slot = open_slot(provider)
+    patient = live(slot)[0].patient
+    answers = run_together([lambda: handle_reply(patient=patient, intent="yes")] * 5)
+    assert [a.template for a in answers] == ["confirmation"] * 5
+    assert Offer.objects.filter(slot=slot, status="accepted").count() == 1
+    assert WaitlistEntry.objects.filter(status="booked").count() == 1
+
+
+def test_a_no_and_an_expiry_at_the_same_moment_start_exactly_one_next_batch(provider):
+    waitlist(9)
+    slot = open_slot(provider)
+    first = live(slot)
+    with_no, *expiring = first
+    services.offer_decline(patient=expiring[0].patient)
+    pass_hold([expiring[1]])
+    run_together([
+        lambda: services.offer_decline(patient=with_no.patient),
+        lambda: services.offer_expire(offer_id=expiring[1].pk),
+    ])
+    slot.refresh_from_db()
+    assert slot.current_batch == 2
+    assert len(live(slot)) == 3
+    assert {o.batch for o in live(slot)} == {2}
