@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from simple_history.utils import update_change_reason
 
+from clinic.audit import acting_as, actor_api_key
 from clinic.models import AppointmentType, Patient, Provider
 from ehr.fhir import CancelledAppointment, FhirError, ProviderRef, WaitlistRequest, invalid
 from ehr.models import ApiKey
@@ -26,8 +27,8 @@ FHIR_PATHS = {
 }
 
 
-def audit_reason(what: str, api_key: ApiKey) -> str:
-    return f"{what} from the EHR (FHIR API key {api_key.name})"
+def audit_reason(what: str) -> str:
+    return f"{what} from the EHR (FHIR API)"
 
 
 def appointment_waitlist_save(*, request: WaitlistRequest,
@@ -42,19 +43,21 @@ def appointment_cancelled_save(*, request: CancelledAppointment,
     return _retrying_once(_cancelled_save, request=request, api_key=api_key)
 
 
-def _retrying_once(save, **kwargs):
-    # Two posts of one new identifier at once: the loser hits the unique constraint and,
-    # on its second try, finds the winner's row and answers as for a repeat.
-    try:
-        return save(**kwargs)
-    except IntegrityError:
-        return save(**kwargs)
+def _retrying_once(save, *, api_key: ApiKey, **kwargs):
+    # The audit trail records the key as the actor of every change ("[API key: Epic] ...").
+    with acting_as(actor_api_key(api_key.name)):
+        # Two posts of one new identifier at once: the loser hits the unique constraint
+        # and, on its second try, finds the winner's row and answers as for a repeat.
+        try:
+            return save(**kwargs)
+        except IntegrityError:
+            return save(**kwargs)
 
 
 @transaction.atomic
-def _waitlist_save(*, request: WaitlistRequest, api_key: ApiKey) -> tuple[WaitlistEntry, bool]:
+def _waitlist_save(*, request: WaitlistRequest) -> tuple[WaitlistEntry, bool]:
     patient = _patient_match_or_create(
-        request=request, reason=audit_reason("Patient created", api_key))
+        request=request, reason=audit_reason("Patient created"))
     providers = [_provider_match_or_create(ref) for ref in request.providers]
     wishes = {
         "any_provider": not providers,
@@ -75,7 +78,7 @@ def _waitlist_save(*, request: WaitlistRequest, api_key: ApiKey) -> tuple[Waitli
         if existing is None:
             entry = entry_add(
                 patient=patient, source=WaitlistEntry.Source.EHR,
-                reason=audit_reason("Added to the waitlist", api_key),
+                reason=audit_reason("Added to the waitlist"),
                 ehr_identifier_system=request.identifier_system,
                 ehr_identifier_value=request.identifier_value, **wishes,
             )
@@ -88,14 +91,14 @@ def _waitlist_save(*, request: WaitlistRequest, api_key: ApiKey) -> tuple[Waitli
             raise FhirError(409, "Appointment.identifier: this waitlist request is "
                             f"{existing.get_status_display().lower()} and can no longer change",
                             code="conflict", expression="Appointment.identifier")
-        reason = audit_reason("Waitlist request updated", api_key)
+        reason = audit_reason("Waitlist request updated")
         return entry_update(entry=existing, reason=reason, **wishes), False
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
 
 
 @transaction.atomic
-def _cancelled_save(*, request: CancelledAppointment, api_key: ApiKey) -> tuple[Slot, bool]:
+def _cancelled_save(*, request: CancelledAppointment) -> tuple[Slot, bool]:
     provider = _provider_match_or_create(request.provider)
     appointment_type = _appointment_type(request.appointment_type_codes)
     if request.identifier_value:
@@ -126,7 +129,7 @@ def _cancelled_save(*, request: CancelledAppointment, api_key: ApiKey) -> tuple[
         )
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
-    update_change_reason(slot, audit_reason("Cancellation recorded", api_key))
+    update_change_reason(slot, audit_reason("Cancellation recorded"))
     return slot, True
 
 

@@ -43,7 +43,7 @@ def test_cancelled_post_opens_a_slot(client, key):
     assert slot.status == Slot.Status.OFFERING
     assert (slot.provider.name, slot.provider.identifier_value) == ("Dr. Maria Chen", "1234567893")
     assert (slot.ehr_identifier_value) == "APT-2001"
-    assert "FHIR API key Epic test" in slot.history.earliest().history_change_reason
+    assert "[API key: Epic test]" in slot.history.earliest().history_change_reason
     assert get(client, key, f"{URL}/slot-{slot.pk}").json() == resource
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from clinic.models import Patient, Provider
 from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
+from ehr.fhir import appointment_parse, waitlist_request_from
+from ehr.services import appointment_waitlist_save
 from ehr.tests.payloads import NPI, URL, database_state, get, post, waitlist_appointment
 from waitlist.models import WaitlistEntry
 
@@ -45,8 +47,20 @@ def test_the_audit_trail_names_the_api_key(client, key):
     post(client, key, waitlist_appointment())
 
     entry = WaitlistEntry.objects.get()
-    assert "FHIR API key Epic test" in entry.history.earliest().history_change_reason
-    assert "FHIR API key Epic test" in entry.patient.history.earliest().history_change_reason
+    assert "[API key: Epic test]" in entry.history.earliest().history_change_reason
+    assert "[API key: Epic test]" in entry.patient.history.earliest().history_change_reason
+
+
+def test_the_key_is_the_actor_even_outside_a_request(api_key):
+    row, _ = api_key
+    appointment = appointment_parse(waitlist_appointment())
+
+    entry, created = appointment_waitlist_save(request=waitlist_request_from(appointment),
+                                               api_key=row)
+
+    assert created
+    assert entry.history.earliest().history_change_reason == (
+        "[API key: Epic test] Added to the waitlist from the EHR (FHIR API)")
 
 
 def test_existing_patient_is_matched_by_phone_and_provider_by_identifier(client, key):
@@ -76,8 +90,8 @@ def test_the_same_identifier_posted_twice_updates_the_entry(client, key):
     entry = WaitlistEntry.objects.get()
     assert (entry.earliest_date, entry.latest_date) == (dt.date(2030, 2, 1), dt.date(2030, 2, 28))
     assert entry.urgent
-    assert "updated" in entry.history.latest().history_change_reason
-    assert "FHIR API key Epic test" in entry.history.latest().history_change_reason
+    assert "Waitlist request updated from the EHR" in entry.history.latest().history_change_reason
+    assert "[API key: Epic test]" in entry.history.latest().history_change_reason
 
 
 def test_without_identifier_each_post_is_a_new_entry(client, key):
