@@ -240,6 +240,22 @@ def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) 
     return marked
 
 
+def messages_withdraw_unsent(*, offer_id: int, kind: str) -> int:
+    """Never send the still-queued messages of this kind about an offer that has ended
+    (e.g. its hold passed while Twilio was down): the patient would be offered something
+    that is gone. Status "suppressed"; returns how many."""
+    with transaction.atomic():
+        ids = list(Message.objects.select_for_update().filter(
+            offer_id=offer_id, kind=kind, direction=Message.Direction.OUT,
+            status=Status.QUEUED).values_list("pk", flat=True))
+        Message.objects.filter(pk__in=ids).update(
+            status=Status.SUPPRESSED, error_message="Offer ended before it could be sent.",
+            updated_at=timezone.now())
+        MessageStatusEvent.objects.bulk_create(
+            MessageStatusEvent(message_id=pk, status=Status.SUPPRESSED) for pk in ids)
+    return len(ids)
+
+
 # A queued message whose delivery task was never queued (broker down) or whose retry chain
 # broke: older than the longest retry wait plus a margin, or never tried for a minute.
 LOST_NEVER_TRIED_AFTER = dt.timedelta(minutes=1)

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.models import AppointmentType, Location, Patient, Provider
-from messaging.services import message_send
+from messaging.services import message_send, messages_withdraw_unsent
 from offers.models import Offer, Slot
 from offers.selectors import (
     patient_offer_to_answer,
@@ -121,6 +121,10 @@ def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None =
     if status in (Offer.Status.ACCEPTED, Offer.Status.DECLINED):
         offer.responded_at = at or timezone.now()
     _save(offer, reason, by)
+    if status not in Offer.LIVE_STATUSES:
+        # An offer text still waiting for Twilio (an outage) must not arrive after the
+        # offer ended.
+        messages_withdraw_unsent(offer_id=offer.pk, kind="offer")
 
 
 def _supersede_live_offers(slot: Slot, reason: str, *, by=None) -> list[Offer]:

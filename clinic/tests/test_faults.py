@@ -218,3 +218,76 @@ def terminate_backend(pid: int) -> None:
         connections.close_all()
 
 
+
+
+@pytest.fixture
+def eager_retries():
+    """Eager tasks run their retries in-process (countdowns are skipped)."""
+    from clinic.celery import app
+
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = True
+
+
+TWILIO_DOWN = (503, {"code": 20503, "message": "Service unavailable", "status": 503})
+
+
+def test_twilio_down_longer_than_the_retries_fails_the_offer_and_the_next_patient_is_tried(
+        fake_twilio, eager_retries):
+    from messaging.selectors import send_trouble
+    from messaging.tasks import MAX_SEND_RETRIES
+
+    first = WaitlistEntryFactory(added_at=timezone.now() - dt.timedelta(days=30))
+    second = WaitlistEntryFactory()
+    attempts = MAX_SEND_RETRIES + 1
+    fake_twilio.answer_next(*[TWILIO_DOWN] * attempts)  # then Twilio is back
+
+    slot = slot_open(provider=ProviderFactory(), start=tomorrow_at(13),
+                     end=tomorrow_at(13) + dt.timedelta(minutes=20))
+
+    to_first = [m for m in fake_twilio.sent if m["To"] == first.patient.phone]
+    assert len(to_first) == attempts
+    failed_message = Message.objects.get(offer__entry=first)
+    assert failed_message.status == Message.Status.FAILED
+    assert Offer.objects.get(entry=first).status == Offer.Status.FAILED
+    second_offer = Offer.objects.get(entry=second)
+    assert second_offer.slot == slot
+    assert second_offer.status == Offer.Status.SENT
+    assert Message.objects.get(offer=second_offer).status == Message.Status.ACCEPTED
+
+    # The dashboard can tell the front desk that texts are failing, and why.
+    trouble = send_trouble()
+    assert trouble.is_outage
+    assert trouble.failed == 1
+    assert "503" in trouble.last_error or "Gave up" in trouble.last_error
+
+
+def test_an_offer_text_stuck_behind_an_outage_is_never_sent_after_its_hold_ends(fake_twilio):
+    from messaging.selectors import send_trouble
+    from messaging.tasks import message_deliver
+
+    first = WaitlistEntryFactory(added_at=timezone.now() - dt.timedelta(days=30))
+    second = WaitlistEntryFactory()
+    fake_twilio.answer_next(TWILIO_DOWN)  # the first try fails; a retry is scheduled
+
+    slot_open(provider=ProviderFactory(), start=tomorrow_at(14),
+              end=tomorrow_at(14) + dt.timedelta(minutes=20))
+    stuck = Message.objects.get(offer__entry=first)
+    assert stuck.status == Message.Status.QUEUED
+    assert send_trouble().retrying == 1
+
+    # Seven minutes later Twilio is back, the hold is over before the retry's turn.
+    first_offer = Offer.objects.get(entry=first)
+    Offer.objects.filter(pk=first_offer.pk).update(
+        hold_until=timezone.now() - dt.timedelta(seconds=1))
+    offers_sweep.delay()
+    first_offer.refresh_from_db()
+    assert first_offer.status == Offer.Status.EXPIRED
+    assert Offer.objects.get(entry=second).status == Offer.Status.SENT
+
+    # The scheduled retry finally runs: the stale offer is not texted.
+    message_deliver.delay(stuck.pk)
+    stuck.refresh_from_db()
+    assert stuck.status == Message.Status.SUPPRESSED
+    assert [m["To"] for m in fake_twilio.sent] == [first.patient.phone, second.patient.phone]
