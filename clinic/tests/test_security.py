@@ -198,3 +198,30 @@ def test_production_sends_hsts_secure_cookies_and_redirects_to_https():
     assert facts["session_cookie_secure"] is True
     assert facts["session_cookie_httponly"] is True
     assert "default-src 'self'" in facts["csp"]
+
+
+def test_webhooks_need_no_csrf_token_but_a_valid_signature(fake_twilio):
+    from django.test import Client
+
+    from messaging.models import Message
+    from messaging.tests.twilio_fakes import FROM_NUMBER, twilio_post
+
+    strict = Client(enforce_csrf_checks=True)
+    params = {"From": "+13125550142", "To": FROM_NUMBER, "Body": "HELP", "MessageSid": "SMcsrf1"}
+    assert twilio_post(strict, "/twilio/sms/", params).status_code == 200
+    forged = dict(params, MessageSid="SMcsrf2")
+    assert twilio_post(strict, "/twilio/sms/", forged, token="not-the-token").status_code == 403
+    assert twilio_post(strict, "/twilio/sms/", forged, signature="").status_code == 403
+    assert twilio_post(strict, "/twilio/status/", {"MessageSid": "SMcsrf1",
+                                                    "MessageStatus": "delivered"},
+                       token="not-the-token").status_code == 403
+    assert not Message.objects.filter(twilio_sid="SMcsrf2").exists()
+
+
+def test_other_posts_still_need_a_csrf_token(front_desk_user):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(reverse("login"), {"username": "frontdesk",
+                                              "password": STAFF_PASSWORD})
+    assert response.status_code == 403
