@@ -1,0 +1,78 @@
+"""The benchmark harness's own pieces: the baseline view and where it is routed, the
+statistics, and the report's verdicts. (The benchmarks themselves run in `make bench`.)"""
+
+import pytest
+from django.test import Client, override_settings
+from django.urls import NoReverseMatch, reverse
+from twilio.request_validator import RequestValidator
+
+from bench.lib import percentile, spread
+from bench.report import report_build
+from messaging.models import Message
+
+TOKEN = "bench-test-token"
+BASE = "http://testserver"
+PATH = "/bench/baseline/sms/"
+
+
+def _signed(params: dict) -> str:
+    return RequestValidator(TOKEN).compute_signature(BASE + PATH, params)
+
+
+PARAMS = {"MessageSid": "SM" + "1" * 32, "From": "+13125550150", "To": "+15005550006",
+          "Body": "YES"}
+
+
+@pytest.mark.django_db
+def test_the_product_does_not_route_the_baseline():
+    with pytest.raises(NoReverseMatch):
+        reverse("bench_baseline_sms")
+    response = Client().post(PATH, PARAMS, HTTP_X_TWILIO_SIGNATURE=_signed(PARAMS))
+    assert response.status_code == 404
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="bench.urls", TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE)
+def test_baseline_logs_one_message_for_a_signed_request():
+    response = Client().post(PATH, PARAMS, HTTP_X_TWILIO_SIGNATURE=_signed(PARAMS))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml"
+    message = Message.objects.get()
+    assert (message.direction, message.from_number, message.twilio_sid) == (
+        "in", "+13125550150", PARAMS["MessageSid"])
+
+
+@pytest.mark.django_db
+@override_settings(ROOT_URLCONF="bench.urls", TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE)
+def test_baseline_refuses_a_bad_signature_and_logs_nothing():
+    response = Client().post(PATH, PARAMS, HTTP_X_TWILIO_SIGNATURE="bm90IGl0")
+    assert response.status_code == 403
+    assert not Message.objects.exists()
+
+
+def test_percentile_interpolates_between_samples():
+    assert percentile([4, 1, 3, 2], 50) == 2.5
+    assert percentile([1, 2, 3, 4, 5], 0) == 1
+    assert percentile([1, 2, 3, 4, 5], 100) == 5
+    assert percentile(list(range(101)), 99) == 99
+
+
+def test_spread_gives_median_and_range_over_runs():
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0,
+                                       "runs": [3.0, 1.0, 2.0]}
+    assert spread([None])["median"] is None
+
+
+def test_report_names_missed_targets():
+    results = {
+        "fill": {"runs": 1, "per_run": 1, "failures": 0,
+                 **{f"{p}_{k}": spread([v]) for p in ("portal", "fhir")
+                    for k, v in (("p50_s", 1.5), ("p95_s", 2.0), ("http_p50_s", 0.1))}},
+        "expiry": {"hold_seconds": 60, "runs": 1, "slots_per_run": 1, "failures": 0,
+                   "p50_s": spread([0.3]), "p95_s": spread([0.4])},
+    }
+    report = report_build(results)
+    assert "| cancellation (portal form) → first offer handed over, p50 | 1.500 s | < 1 s | " \
+           "**missed** |" in report
+    assert "| hold ends → next batch handed over, p95 | 0.400 s | < 5 s | met |" in report
