@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_ranking.py --entries 50000 --repeat 50
 
 It uses its own database (BENCH_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/slotfill_bench), which it creates, migrates and
+postgres://postgres@127.0.0.1:5432/slotfill_bench_ranking), which it creates, migrates and
 refills: never point it at data you want to keep. What is timed is exactly what the
 engine runs when a batch goes out: offers.selectors.slot_candidates(slot=...)[:batch],
 matching, the live-offer and already-offered exclusions, and the ranking, all in one
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/slotfill_bench"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/slotfill_bench_ranking"
 
 
 def ensure_database(url: str) -> None:
