@@ -69,6 +69,8 @@ SIZES = {
     "webhook": {"concurrencies": (1, 10), "runs": 1, "seconds": 2} if QUICK else {},
     "scale": {"sizes": (1_000, 10_000), "repeats": 3} if QUICK else {},
 }
+if os.environ.get("BENCH_SCALE_SIZES"):  # e.g. "1000 10000 100000"
+    SIZES["scale"]["sizes"] = tuple(int(n) for n in os.environ["BENCH_SCALE_SIZES"].split())
 
 
 def main(phases: list[str]) -> None:

@@ -2,7 +2,8 @@
 Today and Waitlist pages at 10k.
 
 The waitlist grows by set-based inserts (INSERT ... SELECT generate_series), so a million
-entries take seconds, not an hour of ORM saves. The entries are a mix: most take one of
+entries take seconds, not an hour of ORM saves. The traits below are spread by different
+moduli of the row ids, so they do not line up with each other. The entries are a mix: most take one of
 20 providers, 30% any provider; half want a specific appointment type; some have date
 windows, a current appointment, urgency or a boost; 2% of patients opted out of SMS.
 """
@@ -36,7 +37,7 @@ WITH new_patients AS (
                                 sms_opted_out_at, phone_invalid_at, created_at, updated_at)
     SELECT 'Scale' || i, 'Patient', '+1' || (%(phone_base)s + i)::text,
            CASE WHEN i %% 4 = 0 THEN 'es' ELSE 'en' END,
-           CASE WHEN i %% 50 = 0 THEN now() END, NULL, now(), now()
+           CASE WHEN (i / 10) %% 50 = 0 THEN now() END, NULL, now(), now()
     FROM generate_series(%(first)s, %(last)s) AS i
     RETURNING id
 )
@@ -49,11 +50,11 @@ SELECT id,
        NULL,
        CASE WHEN id %% 2 = 0 THEN NULL
             ELSE (%(types)s::bigint[])[1 + (id / 2) %% cardinality(%(types)s::bigint[])] END,
-       CASE WHEN id %% 10 >= 7 THEN current_date + (id %% 20)::int END,
-       CASE WHEN id %% 10 >= 7 THEN current_date + (20 + id %% 60)::int END,
-       id %% 20 = 0,
-       CASE WHEN id %% 10 = 0 THEN (id %% 8) * 5 ELSE 0 END,
-       CASE WHEN id %% 5 < 3 THEN now() + make_interval(days => (id %% 240)::int) END,
+       CASE WHEN (id / 10) %% 10 >= 7 THEN current_date + (id %% 20)::int END,
+       CASE WHEN (id / 10) %% 10 >= 7 THEN current_date + (20 + id %% 60)::int END,
+       (id / 7) %% 20 = 0,
+       CASE WHEN (id / 13) %% 10 = 0 THEN (id %% 8) * 5 ELSE 0 END,
+       CASE WHEN (id / 100) %% 5 < 3 THEN now() + make_interval(days => (id %% 240)::int) END,
        'active', 'portal', '', '', '',
        now() - make_interval(days => (id %% 400)::int, secs => (id %% 86400)::int),
        now(), NULL
@@ -62,7 +63,7 @@ FROM new_patients
 
 _PROVIDERS_SQL = """
 INSERT INTO waitlist_waitlistentry_providers (waitlistentry_id, provider_id)
-SELECT id, (%(providers)s::bigint[])[1 + id %% cardinality(%(providers)s::bigint[])]
+SELECT id, (%(providers)s::bigint[])[1 + (id / 10) %% cardinality(%(providers)s::bigint[])]
 FROM waitlist_waitlistentry WHERE id > %(after)s AND NOT any_provider
 """
 
