@@ -20,12 +20,12 @@ class StatusEventInline(admin.TabularInline):
 class MessageAdmin(admin.ModelAdmin):
     """The message log is evidence: it can be read and searched, never edited or deleted."""
 
-    list_display = ["created_at", "direction", "kind", "patient", "to_number", "from_number",
-                    "status", "error_code", "twilio_sid"]
+    list_display = ["created_at", "direction", "kind", "patient", "offer", "to_number",
+                    "from_number", "status", "error_code", "attempts", "twilio_sid"]
     list_filter = ["direction", "status", "kind", "error_code"]
     search_fields = ["twilio_sid", "from_number", "to_number", "patient__last_name"]
     date_hierarchy = "created_at"
-    list_select_related = ["patient"]
+    list_select_related = ["patient", "offer__slot__provider", "offer__patient"]
     inlines = [StatusEventInline]
 
     def get_readonly_fields(self, request, obj=None):
