@@ -228,3 +228,13 @@ def _scale(scale: dict | None) -> list[str]:
 
 def report_write(results: dict) -> None:
     (BENCH_DIR / "RESULTS.md").write_text(report_build(results))
+
+
+if __name__ == "__main__":
+    # `python -m bench.report` prints the summary table for the README's Performance section.
+    import json
+
+    from bench.lib import RESULTS_JSON
+
+    for row in summary_rows(json.loads(RESULTS_JSON.read_text())):
+        print("| " + " | ".join(row) + " |")
