@@ -32,6 +32,13 @@ def redis_answers() -> bool:
         return False
 
 
+def forget_broker_connections():
+    # Celery caches its connection pool and producer pool for the broker it first used
+    # (another test may have published already); drop both so publishing uses the new URL.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def redis_broker():
     if not redis_answers():
@@ -46,10 +53,10 @@ def redis_broker():
     conf.broker_url = REDIS_URL
     conf.broker_transport_options = {"visibility_timeout": 3600}
     conf.task_always_eager = False
-    celery_app.close()  # drop the pooled connections to the old broker
+    forget_broker_connections()
     yield
     conf.broker_url, conf.broker_transport_options, conf.task_always_eager = saved
-    celery_app.close()
+    forget_broker_connections()
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
