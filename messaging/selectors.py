@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from messaging.models import Message
@@ -29,16 +29,19 @@ class SendTrouble:
 
 def send_trouble(*, window: dt.timedelta = RECENT) -> SendTrouble:
     since = timezone.now() - window
-    outbound = Message.objects.filter(direction=Message.Direction.OUT, updated_at__gte=since)
-    failed = outbound.filter(status=Message.Status.FAILED).exclude(
-        error_code__in=PATIENT_ERRORS)
-    retrying = outbound.filter(status=Message.Status.QUEUED, attempts__gt=0)
-    latest = (outbound.filter(Q(pk__in=failed) | Q(pk__in=retrying))
-              .order_by("-updated_at").values("error_code", "error_message", "updated_at")
-              .first())
+    is_failed = Q(status=Message.Status.FAILED) & ~Q(error_code__in=PATIENT_ERRORS)
+    is_retrying = Q(status=Message.Status.QUEUED, attempts__gt=0)
+    troubled = Message.objects.filter(
+        Q(direction=Message.Direction.OUT, updated_at__gte=since) & (is_failed | is_retrying))
+    counts = troubled.aggregate(failed=Count("pk", filter=is_failed),
+                                retrying=Count("pk", filter=is_retrying))
+    latest = None
+    if counts["failed"] or counts["retrying"]:
+        latest = (troubled.order_by("-updated_at")
+                  .values("error_code", "error_message", "updated_at").first())
     last_error = ""
     if latest:
         last_error = " ".join(filter(None, [latest["error_code"], latest["error_message"]]))
-    return SendTrouble(failed=failed.count(), retrying=retrying.count(),
+    return SendTrouble(failed=counts["failed"], retrying=counts["retrying"],
                        last_error=last_error[:200],
                        last_error_at=latest["updated_at"] if latest else None)

@@ -17,6 +17,7 @@ from django_htmx.http import trigger_client_event
 
 from clinic.models import Patient, Provider
 from messaging import services as messaging
+from messaging.selectors import send_trouble
 from offers import services as engine
 from offers.models import Slot
 from portal import charts, selectors
@@ -29,17 +30,21 @@ def _error_text(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
+def _slots_context(page_number):
+    # The outage banner lives in the polled partial, so staff see it appear and clear.
+    return {"page": selectors.today_slots_page(page_number=page_number),
+            "trouble": send_trouble()}
+
+
 def _today_context(request, form=None):
-    return {"page": selectors.today_slots_page(page_number=request.GET.get("page")),
-            "form": form or SlotForm()}
+    return {**_slots_context(request.GET.get("page")), "form": form or SlotForm()}
 
 
 @login_required
 @permission_required("offers.view_slot", raise_exception=True)
 def today(request):
     if request.htmx and request.htmx.target == "slots":
-        page = selectors.today_slots_page(page_number=request.GET.get("page"))
-        return render(request, "portal/today.html#slots", {"page": page})
+        return render(request, "portal/today.html#slots", _slots_context(request.GET.get("page")))
     return render(request, "portal/today.html", _today_context(request))
 
 
@@ -80,8 +85,8 @@ def _slot_action(request, slot_id, action, done: str):
     else:
         messages.success(request, f"{slot}: {done}")
     if request.htmx:
-        page = selectors.today_slots_page(page_number=request.POST.get("page"))
-        return render(request, "portal/today.html#slots", {"page": page})
+        return render(request, "portal/today.html#slots",
+                      _slots_context(request.POST.get("page")))
     return redirect("portal:today")
 
 

@@ -158,3 +158,22 @@ def test_offer_to_more_sends_another_batch(client, front_desk_user, provider,
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("portal:slot_offer_more", args=[slot.pk]))
     assert slot.offers.count() == 2
+
+
+def test_the_dashboard_shows_an_sms_outage_and_clears_it_when_texts_flow_again(
+        client, front_desk_user):
+    from messaging.models import Message
+
+    client.force_login(front_desk_user)
+    assert b'data-testid="send-trouble"' not in client.get(reverse("portal:today")).content
+    failed = Message.objects.create(
+        direction="out", from_number="+15005550006", to_number="+13125550142", body="x",
+        kind="offer", status=Message.Status.FAILED, error_code="20500",
+        error_message="Twilio internal error", attempts=6)
+    response = client.get(reverse("portal:today"), headers={"HX-Request": "true",
+                                                            "HX-Target": "slots"})
+    assert b'data-testid="send-trouble"' in response.content
+    assert b"20500 Twilio internal error" in response.content
+    Message.objects.filter(pk=failed.pk).update(
+        updated_at=timezone.now() - dt.timedelta(hours=1))
+    assert b'data-testid="send-trouble"' not in client.get(reverse("portal:today")).content
