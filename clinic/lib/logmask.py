@@ -7,10 +7,18 @@ from clinic.lib.phones import mask_phone
 
 # Long runs of digits with optional separators: E.164 and national formats alike.
 PHONE_PATTERN = re.compile(r"\+?\d[\d\s().-]{8,}\d")
+# One dot and nothing else between digits is a decimal number (a task's duration), not a
+# phone; masking it would only make logs harder to read.
+DECIMAL = re.compile(r"\d+\.\d+")
+
+
+def _mask(match: re.Match) -> str:
+    text = match.group(0)
+    return text if DECIMAL.fullmatch(text) else mask_phone(text)
 
 
 def mask_phones_in(text: str) -> str:
-    return PHONE_PATTERN.sub(lambda m: mask_phone(m.group(0)), text)
+    return PHONE_PATTERN.sub(_mask, text)
 
 
 class MaskPhoneNumbers(logging.Filter):

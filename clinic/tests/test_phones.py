@@ -28,3 +28,18 @@ def test_log_records_never_carry_a_whole_phone_number(caplog):
         logger.info("sent offer to %s", "+13125550142")
     assert "+13125550142" not in caplog.text
     assert "+1******0142" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Task succeeded in 0.0052640002s", "Task succeeded in 0.0052640002s"),
+        ("reply from 312.555.0142", "reply from ******0142"),
+        ("reply from (312) 555-0142", "reply from (******0142"),
+        ("to +13125550142 now", "to +1******0142 now"),
+    ],
+)
+def test_masking_leaves_decimal_numbers_alone_and_hides_phones(text, expected):
+    from clinic.lib.logmask import mask_phones_in
+
+    assert mask_phones_in(text) == expected
