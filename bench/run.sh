@@ -4,7 +4,8 @@
 # Starts its own stack on this machine only (PostgreSQL database $BENCH_DB, Redis
 # database 6, gunicorn on 127.0.0.1:$BENCH_PORT, a Celery worker and Celery beat), runs
 # bench/runner.py's phases, writes bench/RESULTS.md, and stops everything it started.
-# BENCH_QUICK=1 runs tiny counts (a smoke test); BENCH_NOTE="..." is printed in the
+# BENCH_QUICK=1 runs tiny counts (a smoke test, written to bench/out/RESULTS-quick.md);
+# BENCH_NOTE="..." is printed in the
 # results (e.g. "the machine was shared with test suites"); BENCH_PHASES picks phases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,4 +112,4 @@ if [ -f bench/bench_ranking.py ] && [ "${BENCH_QUICK:-0}" != "1" ] && [ "${BENCH
     "$PY" -m bench.database drop "$PG" "${DB}_ranking" || true
 fi
 "$PY" -m bench.runner report
-echo "== done in ${SECONDS}s: bench/RESULTS.md"
+echo "== done in ${SECONDS}s"

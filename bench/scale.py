@@ -200,9 +200,10 @@ def scale(*, sizes=SIZES, repeats: int = 7) -> dict:
         grew = _grow(size, providers)
         slot = _measured_slot(providers[1])
         timings, plan, chosen = _choose_batch(slot, repeats)
+        fitting = slot_candidates(slot=slot).count()
         slot.delete()
         result["sizes"][str(size)] = {
-            "insert_s": grew, "chosen": chosen, "timings_ms": timings,
+            "insert_s": grew, "chosen": chosen, "fitting": fitting, "timings_ms": timings,
             "ms": spread(timings), "plan": plan}
         log(f"choose a batch at {size} entries: median {result['sizes'][str(size)]['ms']['median']:.1f}"
             f" ms ({chosen} chosen; growing took {grew:.1f}s)")
