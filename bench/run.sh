@@ -5,8 +5,8 @@
 # database 6, gunicorn on 127.0.0.1:$BENCH_PORT, a Celery worker and Celery beat), runs
 # bench/runner.py's phases, writes bench/RESULTS.md, and stops everything it started.
 # BENCH_QUICK=1 runs tiny counts (a smoke test, written to bench/out/RESULTS-quick.md);
-# BENCH_NOTE="..." is printed in the
-# results (e.g. "the machine was shared with test suites"); BENCH_PHASES picks phases.
+# BENCH_NOTE="..." is printed in the results (e.g. "the machine was shared with test
+# suites"); BENCH_PHASES picks phases; BENCH_KEEP_DB=1 keeps the database for a look.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
