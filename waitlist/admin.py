@@ -2,12 +2,13 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from waitlist.models import WaitlistEntry
+from waitlist.ranking import score_breakdown, with_score
 
 
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(SimpleHistoryAdmin):
-    list_display = ["patient", "status", "appointment_type", "any_provider", "urgent", "boost",
-                    "earliest_date", "latest_date", "added_at", "source"]
+    list_display = ["patient", "status", "score", "appointment_type", "any_provider", "urgent",
+                    "boost", "earliest_date", "latest_date", "added_at", "source"]
     list_filter = ["status", "urgent", "source", "appointment_type", "any_provider", "providers"]
     search_fields = ["patient__first_name", "patient__last_name", "patient__phone",
                      "ehr_identifier_value"]
@@ -15,4 +16,16 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["patient"]
     filter_horizontal = ["providers"]
     list_select_related = ["patient", "appointment_type"]
-    readonly_fields = ["updated_at"]
+    readonly_fields = ["updated_at", "score_explained"]
+
+    def get_queryset(self, request):
+        # The score is computed by the database at query time, as the engine ranks.
+        return with_score(super().get_queryset(request))
+
+    @admin.display(description="score", ordering="score")
+    def score(self, entry):
+        return entry.score
+
+    @admin.display(description="score, explained")
+    def score_explained(self, entry):
+        return score_breakdown(entry)

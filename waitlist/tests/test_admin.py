@@ -1,0 +1,23 @@
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from waitlist.tests.factories import WaitlistEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_lists_the_score_and_explains_it_on_the_entry(client, admin_user):
+    entry = WaitlistEntryFactory(
+        urgent=True, boost=10,
+        current_appointment_at=timezone.now() + dt.timedelta(days=200),
+        added_at=timezone.now() - dt.timedelta(days=61),
+    )
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:waitlist_waitlistentry_changelist") + "?o=3")
+    assert listing.status_code == 200
+    assert b'<td class="field-score">62</td>' in listing.content
+    page = client.get(reverse("admin:waitlist_waitlistentry_change", args=[entry.pk]))
+    assert "urgent 30 + boost 10 + appointment 20 + waiting 2 = 62" in page.content.decode()
