@@ -13,7 +13,9 @@ COPY static ./static
 COPY manage.py ./
 RUN pip install --no-cache-dir . && useradd --create-home app && mkdir -p var && chown -R app var
 USER app
-# collectstatic needs settings that start; these build-time values are never served.
-RUN DEBUG=true python manage.py collectstatic --noinput
+# collectstatic runs under production settings (whitenoise's manifest storage), which
+# refuse to start without a secret and hosts: these build-time values are never served.
+RUN DEBUG=false SECRET_KEY=build-time-only-not-a-secret-0123456789abcdefghijklmnop \
+    ALLOWED_HOSTS=build python manage.py collectstatic --noinput
 EXPOSE 8000
 CMD ["gunicorn", "clinic.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
