@@ -1,5 +1,7 @@
 """Fixtures every app's tests share: named staff users and database-kind markers."""
 
+import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -61,3 +63,10 @@ def admin_user(db):
     return get_user_model().objects.create_superuser(
         username="admin", password=STAFF_PASSWORD, email="admin@example.com"
     )
+
+
+@pytest.fixture(autouse=True)
+def texting_hours_always_open(settings):
+    """Offers may be texted at any hour unless a test says otherwise (quiet hours have
+    tests of their own), so no test depends on the hour the suite runs."""
+    settings.SMS_SEND_HOURS = (datetime.time(0, 0), None)

@@ -5,6 +5,7 @@ import datetime as dt
 import math
 from collections import Counter, defaultdict
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
 from django.utils import timezone
@@ -13,6 +14,7 @@ from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
 from offers.models import Offer, Slot
+from offers.services import sms_hours_open
 
 TODAY_PAGE_SIZE = 12
 
@@ -38,6 +40,16 @@ def offer_state(offer: Offer) -> tuple[str, str]:
     }.get(status, (offer.get_status_display(), ""))
 
 
+def sms_hours_label() -> str:
+    """SMS_SEND_HOURS as staff read it: '8:00 AM–8:00 PM'."""
+    start, end = settings.SMS_SEND_HOURS
+    if start == dt.time(0, 0) and end is None:
+        return "any time"
+    def fmt(t):
+        return dt.datetime.combine(dt.date.today(), t).strftime("%-I:%M %p")
+    return f"{fmt(start)}–{fmt(end) if end else 'midnight'}"
+
+
 def today_slots_page(*, page_number) -> Page:
     """Slots from the start of today on, the ones still offering first."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -54,9 +66,13 @@ def today_slots_page(*, page_number) -> Page:
         .order_by("open_first", "start", "id")
     )
     page = Paginator(slots, TODAY_PAGE_SIZE).get_page(page_number)
+    texting_hours = sms_hours_open()
     for slot in page.object_list:
         live = [o for o in slot.offer_list if o.is_live]
         slot.live_count = len(live)
+        # Offering, nothing out, and it is outside SMS_SEND_HOURS: the sweep sends the
+        # batch when the hours open. Staff should see that it waits, not that it is stuck.
+        slot.waits_for_texting_hours = slot.is_open and not live and not texting_hours
         slot.winner = next((o for o in slot.offer_list if o.status == Offer.Status.ACCEPTED),
                            None)
         # Offering, yet nobody holds an offer: the waitlist ran dry or quiet hours wait.

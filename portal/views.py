@@ -33,7 +33,7 @@ def _error_text(exc: ValidationError) -> str:
 def _slots_context(page_number):
     # The outage banner lives in the polled partial, so staff see it appear and clear.
     return {"page": selectors.today_slots_page(page_number=page_number),
-            "trouble": send_trouble()}
+            "trouble": send_trouble(), "sms_hours": selectors.sms_hours_label()}
 
 
 def _today_context(request, form=None):

@@ -177,3 +177,18 @@ def test_the_dashboard_shows_an_sms_outage_and_clears_it_when_texts_flow_again(
     Message.objects.filter(pk=failed.pk).update(
         updated_at=timezone.now() - dt.timedelta(hours=1))
     assert b'data-testid="send-trouble"' not in client.get(reverse("portal:today")).content
+
+
+def test_a_slot_recorded_outside_texting_hours_says_it_waits_for_them(
+        client, front_desk_user, provider, settings, django_capture_on_commit_callbacks):
+    WaitlistEntryFactory.create_batch(2)
+    # A one-hour texting window half a day away: now is outside it, whatever the hour.
+    opens = (timezone.localtime().hour + 12) % 24
+    settings.SMS_SEND_HOURS = (dt.time(opens), dt.time(opens + 1) if opens < 23 else None)
+    client.force_login(front_desk_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("portal:slot_create"), _form(provider, _tomorrow_at(10)))
+    assert not Offer.objects.exists()
+    page = client.get(reverse("portal:today")).content.decode()
+    assert 'data-testid="waits-for-hours"' in page
+    assert "Waiting for texting hours" in page
