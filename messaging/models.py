@@ -67,9 +67,29 @@ class Message(models.Model):
         arrow = "←" if self.direction == self.Direction.IN else "→"
         return f"{arrow} {self.kind or 'reply'} {self.created_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def first_status(self) -> str:
+        """The status the message was recorded with. It has no MessageStatusEvent of its
+        own (the row's creation is that record; events are the changes after it), which
+        saves the busy inbound webhook two inserts. Inbound messages are received; a
+        reply sent in the webhook's TwiML answer is handed over at once (sent_at set,
+        never attempted by our sender, and without a SID it gets no callbacks, so its
+        status never changes); every other outbound message starts queued."""
+        if self.direction == self.Direction.IN:
+            return self.Status.RECEIVED
+        if self.attempts == 0 and self.sent_at is not None:
+            return self.status
+        return self.Status.QUEUED
+
+    def status_history(self) -> list[tuple[str, str, object]]:
+        """(status, error code, when) from the recording on, oldest first."""
+        return [(self.first_status, "", self.created_at)] + [
+            (event.status, event.error_code, event.at) for event in self.status_events.all()]
+
 
 class MessageStatusEvent(models.Model):
-    """Each status Twilio (or our sender) reported, with when: the message's history."""
+    """Each status change Twilio (or our sender) reported after the message was recorded,
+    with when: with Message.first_status at created_at, the message's history."""
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_events")
     status = models.CharField(max_length=12)

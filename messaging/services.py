@@ -102,7 +102,7 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
             patient=patient,
             offer=offer,
         )
-        MessageStatusEvent.objects.create(message=message, status=Status.QUEUED)
+        # No "queued" event: the row's own status and created_at record it (first_status).
         # robust: with the broker down the message stays queued (logged, no error for the
         # caller, whose data is committed); messages_requeue_lost picks it up later.
         transaction.on_commit(lambda pk=message.pk: _queue_delivery(pk), robust=True)
@@ -384,7 +384,6 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
         except IntegrityError:
             logger.info("Inbound SMS %s already handled; ignoring the repeat", sid)
             return None
-        MessageStatusEvent.objects.create(message=inbound, status=Status.RECEIVED)
         logger.info("Inbound SMS %s from %s understood as %s", inbound.pk,
                     mask_phone(sender), intent)
 
@@ -399,12 +398,11 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
                           context=answer.context)
         # The reply leaves in the webhook's TwiML answer; Twilio takes it from there.
         reply_status = Status.ACCEPTED if settings.SMS_BACKEND == "twilio" else Status.SENT
-        reply = Message.objects.create(
+        Message.objects.create(
             direction=Message.Direction.OUT, from_number=(to_number or "")[:20],
             to_number=sender[:20], body=text, kind=answer.template, status=reply_status,
             patient=patient, offer_id=answer.offer_id, sent_at=timezone.now(),
         )
-        MessageStatusEvent.objects.create(message=reply, status=reply_status)
     return text
 
 

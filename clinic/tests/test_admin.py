@@ -49,6 +49,25 @@ def test_message_log_cannot_be_edited_or_deleted(client, admin_user):
     assert message.body == "hello"
 
 
+def test_message_page_shows_its_status_history_from_the_recording_on(client, admin_user):
+    message = Message.objects.create(
+        direction="out", from_number="+13125550100", to_number="+13125550142",
+        body="hello", status="delivered", attempts=1,
+    )
+    message.status_events.create(status="sending")
+    message.status_events.create(status="delivered")
+    client.force_login(admin_user)
+
+    response = client.get(reverse("admin:messaging_message_change", args=[message.pk]))
+
+    assert response.status_code == 200
+    history = response.content.decode().split("Status history", 1)[1]
+    cells = [s for s in ("queued", "sending", "delivered") if f"<td>{s}</td>" in history]
+    assert cells == ["queued", "sending", "delivered"]
+    assert history.index("<td>queued</td>") < history.index("<td>sending</td>") < \
+        history.index("<td>delivered</td>")
+
+
 def test_admin_is_closed_to_front_desk_staff(client, front_desk_user):
     client.force_login(front_desk_user)
     response = client.get(reverse("admin:index"))

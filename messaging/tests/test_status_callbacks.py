@@ -39,7 +39,7 @@ def test_sent_then_delivered(client, sent_offer):
 
     sent_offer.refresh_from_db()
     assert sent_offer.status == Message.Status.DELIVERED
-    assert list(sent_offer.status_events.values_list("status", flat=True)) == [
+    assert [status for status, _, _ in sent_offer.status_history()] == [
         "queued", "sending", "accepted", "sent", "delivered"]
 
 
@@ -106,7 +106,8 @@ def test_bad_signature_changes_nothing(client, sent_offer):
     assert response.status_code == 403
     sent_offer.refresh_from_db()
     assert sent_offer.status == Message.Status.ACCEPTED
-    assert sent_offer.status_events.count() == 3
+    assert [status for status, _, _ in sent_offer.status_history()] == [
+        "queued", "sending", "accepted"]
 
 
 @pytest.mark.parametrize("missing", ["MessageSid", "MessageStatus"])

@@ -62,7 +62,7 @@ def test_message_goes_to_twilios_messages_api_with_a_status_callback(fake_twilio
     assert message.status == Message.Status.ACCEPTED
     assert message.twilio_sid.startswith("SM")
     assert message.attempts == 1
-    assert list(message.status_events.values_list("status", flat=True)) == [
+    assert [status for status, _, _ in message.status_history()] == [
         "queued", "sending", "accepted"]
 
 
@@ -94,7 +94,7 @@ def test_temporary_trouble_is_retried_with_growing_backoff(
     assert retry_countdowns == [30, 60]
     assert message.status == Message.Status.ACCEPTED
     assert message.attempts == 3
-    assert list(message.status_events.values_list("status", flat=True)) == [
+    assert [status for status, _, _ in message.status_history()] == [
         "queued", "sending", "queued", "sending", "queued", "sending", "accepted"]
     assert signals_received["failed"] == []
 
