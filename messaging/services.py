@@ -13,8 +13,10 @@ import logging
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
 from django.db.models import F, Q
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
@@ -373,15 +375,12 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
     intent = understand(body)
     with transaction.atomic():
         patient = Patient.objects.filter(phone=sender).first()
-        try:
-            # The unique SID decides: two deliveries racing each other, one insert wins.
-            with transaction.atomic():
-                inbound = Message.objects.create(
-                    direction=Message.Direction.IN, from_number=sender[:20],
-                    to_number=(to_number or "")[:20], body=body or "", kind=str(intent),
-                    twilio_sid=sid or None, status=Status.RECEIVED, patient=patient,
-                )
-        except IntegrityError:
+        inbound = Message(
+            direction=Message.Direction.IN, from_number=sender[:20],
+            to_number=(to_number or "")[:20], body=body or "", kind=str(intent),
+            twilio_sid=sid or None, status=Status.RECEIVED, patient=patient,
+        )
+        if not _insert_unless_known(inbound):
             logger.info("Inbound SMS %s already handled; ignoring the repeat", sid)
             return None
         logger.info("Inbound SMS %s from %s understood as %s", inbound.pk,
@@ -404,6 +403,33 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
             patient=patient, offer_id=answer.offer_id, sent_at=timezone.now(),
         )
     return text
+
+
+def _insert_unless_known(message: Message) -> bool:
+    """Insert `message` unless its twilio_sid is already logged; True if inserted.
+
+    The unique SID decides: of two deliveries racing each other, one insert wins and the
+    other waits for it, then inserts nothing. One statement, `INSERT ... ON CONFLICT DO
+    NOTHING RETURNING id` (PostgreSQL; `INSERT OR IGNORE ... RETURNING` on SQLite),
+    instead of a savepoint around a plain insert (three round trips). Django's own
+    insert query writes it, so defaults and auto_now fields behave as in save();
+    bulk_create(ignore_conflicts=True) would not return the new id.
+    """
+    query = InsertQuery(Message, on_conflict=OnConflict.IGNORE)
+    query.insert_values([f for f in Message._meta.concrete_fields if not f.primary_key],
+                        [message])
+    compiler = query.get_compiler(using=router.db_for_write(Message))
+    compiler.returning_fields = [Message._meta.pk]
+    [(sql, params)] = compiler.as_sql()
+    with connections[compiler.using].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    message._state.db = compiler.using
+    return True
 
 
 def _inbound_answer(*, patient: Patient | None, intent: Intent,
