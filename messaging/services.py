@@ -246,10 +246,15 @@ def messages_withdraw_unsent(*, offer_id: int, kind: str) -> int:
     """Never send the still-queued messages of this kind about an offer that has ended
     (e.g. its hold passed while Twilio was down): the patient would be offered something
     that is gone. Status "suppressed"; returns how many."""
+    unsent = Message.objects.filter(offer_id=offer_id, kind=kind,
+                                    direction=Message.Direction.OUT, status=Status.QUEUED)
+    # Nearly always there are none (the text went out long ago): one plain read, no
+    # savepoint. A message that turns queued after this read was being sent at the time,
+    # which the locked read below could not have stopped either.
+    if not unsent.exists():
+        return 0
     with transaction.atomic():
-        ids = list(Message.objects.select_for_update().filter(
-            offer_id=offer_id, kind=kind, direction=Message.Direction.OUT,
-            status=Status.QUEUED).values_list("pk", flat=True))
+        ids = list(unsent.select_for_update().values_list("pk", flat=True))
         Message.objects.filter(pk__in=ids).update(
             status=Status.SUPPRESSED, error_message="Offer ended before it could be sent.",
             updated_at=timezone.now())

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
 from django.utils import timezone
 
 from offers.models import Offer, Slot
@@ -43,9 +43,13 @@ def slots_waiting_for_a_batch() -> QuerySet:
 
 def patient_offer_to_answer(*, patient_id: int) -> Offer | None:
     """The offer a bare YES/NO from this patient is about: their live offer, else the one
-    most recently sent to them (so a late YES can be told what became of it)."""
-    offers = Offer.objects.filter(patient_id=patient_id)
-    live = offers.filter(status__in=Offer.LIVE_STATUSES).first()
-    if live is not None:
-        return live
-    return offers.exclude(sent_at=None).order_by("-sent_at", "-id").first()
+    most recently sent to them (so a late YES can be told what became of it). One query
+    (a patient has few offers), with the slot and its provider for the answer."""
+    live = Q(status__in=Offer.LIVE_STATUSES)
+    return (
+        Offer.objects.filter(live | Q(sent_at__isnull=False), patient_id=patient_id)
+        .select_related("slot__provider")
+        # At most one offer is live (a constraint), so "live first" then the latest sent.
+        .order_by(Case(When(live, then=0), default=1), F("sent_at").desc(nulls_last=True), "-id")
+        .first()
+    )

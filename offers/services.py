@@ -327,22 +327,24 @@ def offer_claim(*, patient: Patient) -> ReplyResult:
     target = patient_offer_to_answer(patient_id=patient.pk)
     if target is None:
         return ReplyResult(Outcome.NOTHING)
-    with transaction.atomic():
+    if not target.is_live:
+        # A settled offer never becomes live again and this reply changes nothing, so it
+        # is answered from what was read, without locks (most late replies).
+        return ReplyResult(_yes_cannot_claim(target, target.slot, timezone.now()), target)
+    # No savepoint of its own: an error here fails the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         slot = _lock_slot(target.slot_id)
         offer = (Offer.objects.select_for_update().select_related("entry", "patient")
                  .get(pk=target.pk))
+        offer.slot = slot  # locked, with its provider, for the confirmation
         # The clock is read after the locks: whoever waited for them sees the present.
         now = timezone.now()
-        if slot.start <= now or offer.status in (Offer.Status.DECLINED, Offer.Status.FAILED):
-            return ReplyResult(Outcome.NOTHING, offer)
-        if offer.status == Offer.Status.ACCEPTED:
-            return ReplyResult(Outcome.ALREADY_BOOKED, offer)
-        if offer.status == Offer.Status.EXPIRED:
-            return ReplyResult(Outcome.EXPIRED, offer)
-        if offer.status == Offer.Status.SUPERSEDED or slot.status != Slot.Status.OFFERING:
-            if offer.is_live:  # cannot happen while slots close their offers; be safe
+        outcome = _yes_cannot_claim(offer, slot, now)
+        if outcome is not None:
+            if outcome == Outcome.FILLED and offer.is_live:
+                # cannot happen while slots close their offers; be safe
                 _resolve(offer, Offer.Status.SUPERSEDED, "Slot closed")
-            return ReplyResult(Outcome.FILLED, offer)
+            return ReplyResult(outcome, offer)
 
         # The offer is live.
         if offer.patient.sms_opted_out_at or offer.entry.status != WaitlistEntry.Status.ACTIVE:
@@ -368,13 +370,28 @@ def offer_claim(*, patient: Patient) -> ReplyResult:
         return ReplyResult(Outcome.BOOKED, offer)
 
 
+def _yes_cannot_claim(offer: Offer, slot: Slot, now: dt.datetime) -> Outcome | None:
+    """What a YES to `offer` comes to if it cannot take the slot; None if it may try.
+    Never None for an offer that is no longer live."""
+    if slot.start <= now or offer.status in (Offer.Status.DECLINED, Offer.Status.FAILED):
+        return Outcome.NOTHING
+    if offer.status == Offer.Status.ACCEPTED:
+        return Outcome.ALREADY_BOOKED
+    if offer.status == Offer.Status.EXPIRED:
+        return Outcome.EXPIRED
+    if offer.status == Offer.Status.SUPERSEDED or slot.status != Slot.Status.OFFERING:
+        return Outcome.FILLED
+    return None
+
+
 def offer_decline(*, patient: Patient) -> ReplyResult:
     """A patient's NO: their live offer is declined (they stay on the waitlist), and the
     next batch goes out at once if this was the last offer out."""
     target = patient_offer_to_answer(patient_id=patient.pk)
     if target is None or not target.is_live:
         return ReplyResult(Outcome.NOTHING, target)
-    with transaction.atomic():
+    # No savepoint of its own: an error here fails the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         slot = _lock_slot(target.slot_id)
         offer = Offer.objects.select_for_update().get(pk=target.pk)
         if not offer.is_live:
