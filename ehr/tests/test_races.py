@@ -2,35 +2,19 @@
 be stored once. Real concurrent connections, on PostgreSQL."""
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from clinic.models import Patient
+from clinic.tests.concurrency import run_together
 from ehr.tests.payloads import cancelled_appointment, post, waitlist_appointment
 from offers.models import Slot
 from waitlist.models import WaitlistEntry
 
 
 def post_at_once(key, body, times=2):
-    barrier = threading.Barrier(times)
-    statuses = []
-
-    def worker():
-        try:
-            barrier.wait()
-            statuses.append(post(Client(), key, body).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(times)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return sorted(statuses)
+    return sorted(run_together([lambda: post(Client(), key, body).status_code] * times))
 
 
 @pytest.mark.postgres

@@ -1,40 +1,17 @@
 """Real concurrent connections on PostgreSQL: a webhook delivered twice at the same moment
 is acted on once, and two workers holding the same delivery task send one SMS."""
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 
+from clinic.tests.concurrency import run_together
 from clinic.tests.factories import PatientFactory
 from messaging import hooks
 from messaging.models import Message
 from messaging.services import inbound_handle, message_deliver
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(target, count=2):
-    barrier = threading.Barrier(count)
-    results, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait(timeout=10)
-            results.append(target())
-        except Exception as exc:  # reported below, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
-    return results
 
 
 def test_same_sid_delivered_twice_at_once_is_acted_on_once(fake_twilio):
@@ -49,9 +26,9 @@ def test_same_sid_delivered_twice_at_once_is_acted_on_once(fake_twilio):
     previous = hooks.get_reply_handler()
     hooks.register_reply_handler(slow_handler)
     try:
-        results = run_together(lambda: inbound_handle(
+        results = run_together([lambda: inbound_handle(
             from_number=patient.phone, to_number="+13125550100", body="NO",
-            sid="SM" + "7" * 32))
+            sid="SM" + "7" * 32)] * 2)
     finally:
         hooks.register_reply_handler(previous)
 
@@ -71,7 +48,7 @@ def test_two_workers_with_the_same_task_send_one_sms(fake_twilio):
         body="Riverside Family Clinic: test", kind="declined", status=Message.Status.QUEUED,
         patient=patient)
 
-    statuses = run_together(lambda: message_deliver(message_id=message.pk), count=4)
+    statuses = run_together([lambda: message_deliver(message_id=message.pk)] * 4)
 
     assert len(fake_twilio.requests) == 1
     message.refresh_from_db()

@@ -10,10 +10,9 @@ from waitlist.tests.factories import WaitlistEntryFactory
 
 
 @pytest.fixture(autouse=True)
-def sms_hours_always_open(settings):
-    """Offers may be texted at any hour unless a test says otherwise (quiet hours are
-    tested on their own), so the suite does not depend on the time it runs."""
-    settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
+def console_sms(settings):
+    """Offers go to the console backend (texting hours are always open: the root
+    conftest.py) unless a test says otherwise."""
     settings.SMS_BACKEND = "console"
     settings.TWILIO_FROM_NUMBER = "+13125550100"
 

@@ -4,11 +4,10 @@ On PostgreSQL the claim's row locks (select_for_update) decide; on SQLite, BEGIN
 IMMEDIATE serializes the writers. Both must give exactly one booking.
 """
 
-import threading
 
 import pytest
-from django.db import connection
 
+from clinic.tests.concurrency import run_together
 from offers import services
 from offers.models import Offer, Slot
 from offers.replies import handle_reply
@@ -16,30 +15,6 @@ from offers.tests.conftest import live, open_slot, pass_hold, waitlist
 from waitlist.models import WaitlistEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-def run_together(calls):
-    """Run each callable in its own thread, released at the same instant."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-    errors: list = []
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except BaseException as exc:  # noqa: BLE001  (reported below)
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 def test_thirty_simultaneous_yes_replies_book_exactly_one_offered_patient(provider, settings):
