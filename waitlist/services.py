@@ -17,7 +17,7 @@ from waitlist.models import WaitlistEntry
 PRIORITY_FIELDS = ("urgent", "boost")
 
 
-def _check_priority_change(*, entry: WaitlistEntry, urgent: bool, boost: int, by, reason: str,
+def _check_priority_change(*, urgent: bool, boost: int, by, reason: str,
                            was_urgent: bool = False, was_boost: int = 0) -> None:
     changed = urgent != was_urgent or boost != was_boost
     if not changed:
@@ -54,7 +54,7 @@ def entry_add(
     providers = list(providers)
     if not any_provider and not providers:
         raise ValidationError({"providers": "Choose at least one provider, or any provider."})
-    _check_priority_change(entry=None, urgent=urgent, boost=boost, by=by,
+    _check_priority_change(urgent=urgent, boost=boost, by=by,
                            reason=reason or "Added with priority")
     entry = WaitlistEntry(
         patient=patient, any_provider=any_provider, appointment_type=appointment_type,
@@ -79,7 +79,7 @@ def entry_update(*, entry: WaitlistEntry, by=None, reason: str = "", **changes) 
         raise ValidationError("Only a waiting entry can be changed.")
     providers = changes.pop("providers", None)
     _check_priority_change(
-        entry=entry, urgent=changes.get("urgent", entry.urgent),
+        urgent=changes.get("urgent", entry.urgent),
         boost=changes.get("boost", entry.boost), by=by, reason=reason,
         was_urgent=entry.urgent, was_boost=entry.boost,
     )
