@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from offers.models import Offer, Slot
@@ -44,12 +44,17 @@ def slots_waiting_for_a_batch() -> QuerySet:
 def patient_offer_to_answer(*, patient_id: int) -> Offer | None:
     """The offer a bare YES/NO from this patient is about: their live offer, else the one
     most recently sent to them (so a late YES can be told what became of it). One query
-    (a patient has few offers), with the slot and its provider for the answer."""
-    live = Q(status__in=Offer.LIVE_STATUSES)
+    (a patient has few offers), with the slot and its provider for the answer.
+
+    "Live first, then the latest sent" is simply the newest: offers are created live
+    (sent, with their hold), a patient holds at most one live offer (a database
+    constraint), and an offer never becomes live again, so no offer can be newer than a
+    patient's live one. Ordering by id alone, instead of a CASE over the status, takes a
+    third off the inbound webhook's time (see README, Performance)."""
     return (
-        Offer.objects.filter(live | Q(sent_at__isnull=False), patient_id=patient_id)
+        Offer.objects.filter(Q(status__in=Offer.LIVE_STATUSES) | Q(sent_at__isnull=False),
+                             patient_id=patient_id)
         .select_related("slot__provider")
-        # At most one offer is live (a constraint), so "live first" then the latest sent.
-        .order_by(Case(When(live, then=0), default=1), F("sent_at").desc(nulls_last=True), "-id")
+        .order_by("-id")
         .first()
     )
