@@ -73,6 +73,16 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     exit 1
 fi
 
+# The stack it measures needs both servers; say so plainly rather than fail midway.
+if ! "$PY" -m clinic.lib.dbcheck "$PG/postgres"; then
+    echo "PostgreSQL does not answer at $PG (set BENCH_POSTGRES, or start it)." >&2
+    exit 1
+fi
+if ! "$PY" -c "import redis, os, sys; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=3).ping()" 2>/dev/null; then
+    echo "Redis does not answer at $REDIS_URL (set BENCH_REDIS_URL, or start it)." >&2
+    exit 1
+fi
+
 echo "== fresh database $DB, Redis database ${REDIS_URL##*/}"
 "$PY" -m bench.database create "$PG" "$DB"
 "$PY" -c "import redis, os; redis.Redis.from_url(os.environ['REDIS_URL']).flushdb()"

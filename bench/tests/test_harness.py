@@ -76,3 +76,15 @@ def test_report_names_missed_targets():
     assert "| cancellation (portal form) → first offer handed over, p50 | 1.500 s | < 1 s | " \
            "**missed** |" in report
     assert "| hold ends → next batch handed over, p95 | 0.400 s | < 5 s | met |" in report
+
+
+def test_report_gives_portal_pages_as_median_and_spread_over_series():
+    page = {"path": "/", "requests": 45, "p50_ms": spread([30.0, 28.0, 35.0]),
+            "p95_ms": spread([90.0, 250.0, 120.0]), "max_ms": 260.0,
+            "timings_ms": [[30.0]], "bytes": 20480}
+    results = {"scale": {"sizes": {}, "pages": {"today": page}}}
+    report = report_build(results)
+    # The verdict follows the median p95 of the series (120 ms), not its worst one.
+    assert "| Today page at 10,000 entries, p95 | 120 ms (90–250) | < 200 ms | met |" in report
+    assert "| today (`/`) | 30.0 ms (28.0–35.0) | 120.0 ms (90.0–250.0) | 260.0 ms | 20 KiB |" \
+        in report
