@@ -1,10 +1,15 @@
 import datetime as dt
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
+from clinic import roles
 from clinic.models import AppointmentType, Patient, Provider
 from offers.models import Slot
+from portal.services import PORTAL_ROLES
+
+ROLE_CHOICES = [(role, role) for role in PORTAL_ROLES]
 
 
 class SlotForm(forms.Form):
@@ -88,3 +93,27 @@ class SimulatorForm(forms.Form):
             raise forms.ValidationError(str(exc)) from exc
         self.patient = Patient.objects.filter(phone=number).first()
         return number
+
+
+class StaffCreateForm(UserCreationForm):
+    """A new staff account. Django's own checks: a unique username, the two passwords
+    equal and passing AUTH_PASSWORD_VALIDATORS (length, common, like the name)."""
+
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=roles.FRONT_DESK)
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "first_name", "last_name")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].widget.attrs.pop("autofocus", None)
+        self.fields["first_name"].required = True
+
+
+class StaffRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+
+
+class StaffActiveForm(forms.Form):
+    # The buttons send "true" (reactivate) or "false" (deactivate).
+    active = forms.BooleanField(required=False)

@@ -3,7 +3,9 @@
 The Today page polls every few seconds, so "the session was used recently" says nothing
 about whether a person is still there. We keep our own clock of the last request a person
 made (polls say so with the X-Portal-Poll header) and sign out after
-SESSION_IDLE_MINUTES without one.
+SESSION_IDLE_MINUTES without one. Pages that never poll would still show patient data
+until the next click, so static/js/portal.js also runs an idle timer in the browser (key
+presses, clicks and touches count; polls do not) that posts to the idle sign-out view.
 """
 
 import time
@@ -14,10 +16,19 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import resolve_url
+from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 SESSION_KEY = "portal_last_activity"
 POLL_HEADER = "X-Portal-Poll"
+
+
+def sign_out_idle(request) -> None:
+    """Sign out and say why on the login page (the rule here, and the page's own timer)."""
+    if request.user.is_authenticated:
+        logout(request)
+    messages.info(request, "You were signed out after "
+                  f"{settings.SESSION_IDLE_MINUTES} idle minutes.")
 
 
 class IdleLogoutMiddleware:
@@ -26,13 +37,12 @@ class IdleLogoutMiddleware:
 
     def __call__(self, request):
         is_poll = request.headers.get(POLL_HEADER) == "1"
-        if request.user.is_authenticated:
+        # The page's idle timer posts to the idle sign-out view, which does it itself.
+        if request.user.is_authenticated and request.path != reverse("portal:idle_sign_out"):
             now = time.time()
             last = request.session.get(SESSION_KEY)
             if last is not None and now - last > settings.SESSION_IDLE_MINUTES * 60:
-                logout(request)
-                messages.info(request, "You were signed out after "
-                              f"{settings.SESSION_IDLE_MINUTES} idle minutes.")
+                sign_out_idle(request)
                 return self._to_login(request)
             if not is_poll or last is None:
                 request.session[SESSION_KEY] = now

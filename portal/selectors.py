@@ -6,10 +6,12 @@ import math
 from collections import Counter, defaultdict
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
 from django.utils import timezone
 
+from clinic import roles
 from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
@@ -50,13 +52,18 @@ def sms_hours_label() -> str:
     return f"{fmt(start)}–{fmt(end) if end else 'midnight'}"
 
 
+def _offer_messages() -> Prefetch:
+    """Each offer's outgoing offer texts, as `offer.offer_messages`, for offer_state()."""
+    return Prefetch("messages", to_attr="offer_messages",
+                    queryset=Message.objects.filter(direction=Message.Direction.OUT,
+                                                    kind="offer"))
+
+
 def today_slots_page(*, page_number) -> Page:
     """Slots from the start of today on, the ones still offering first."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    offer_messages = Message.objects.filter(direction=Message.Direction.OUT, kind="offer")
-    offers = Offer.objects.select_related("patient").prefetch_related(
-        Prefetch("messages", queryset=offer_messages, to_attr="offer_messages")
-    ).order_by("batch", "-score", "id")
+    offers = (Offer.objects.select_related("patient").prefetch_related(_offer_messages())
+              .order_by("batch", "-score", "id"))
     slots = (
         Slot.objects.filter(Q(start__gte=midnight) | Q(status=Slot.Status.OFFERING))
         .select_related("provider", "appointment_type", "filled_entry__patient")
@@ -94,14 +101,22 @@ def patient_messages_page(*, patient: Patient, page_number, per_page: int = 30) 
 
 
 def patient_offers_page(*, patient: Patient, page_number, per_page: int = 10) -> Page:
+    """The patient's offers, newest first, labelled as on the Today page."""
     offers = (Offer.objects.filter(patient=patient)
               .select_related("slot__provider", "slot__appointment_type")
+              .prefetch_related(_offer_messages())
               .order_by("-created_at", "-id"))
     page = Paginator(offers, per_page).get_page(page_number)
     for offer in page.object_list:
-        offer.offer_messages = []
         offer.state_label, offer.state_style = offer_state(offer)
     return page
+
+
+def patient_entries_page(*, patient: Patient, page_number, per_page: int = 10) -> Page:
+    """The patient's waitlist entries, newest first."""
+    entries = (patient.waitlist_entries.select_related("appointment_type")
+               .prefetch_related("providers").order_by("-added_at", "-id"))
+    return Paginator(entries, per_page).get_page(page_number)
 
 
 def patient_audit_page(*, patient: Patient, page_number, per_page: int = 15) -> Page:
@@ -174,8 +189,24 @@ def fill_report(*, weeks: int, provider=None) -> dict:
 
 
 # --- SMS simulator ------------------------------------------------------------------
-def simulator_patients(*, limit: int = 20) -> list[Offer]:
+def simulator_patients_page(*, page_number, per_page: int = 20) -> Page:
     """Live offers, oldest first: the patients a demo most likely wants to answer as."""
-    return list(Offer.objects.filter(status__in=Offer.LIVE_STATUSES)
-                .select_related("patient", "slot__provider")
-                .order_by("sent_at", "id")[:limit])
+    offers = (Offer.objects.filter(status__in=Offer.LIVE_STATUSES)
+              .select_related("patient", "slot__provider")
+              .order_by("sent_at", "id"))
+    return Paginator(offers, per_page).get_page(page_number)
+
+
+# --- Staff ------------------------------------------------------------------------------
+def staff_page(*, page_number, per_page: int = 25) -> Page:
+    """Every user account, active ones first, each with `role` (Admin, Manager, Front desk
+    or None) and `is_admin`, from the groups of clinic/roles.py."""
+    users = (get_user_model().objects.prefetch_related("groups")
+             .order_by("-is_active", "username"))
+    page = Paginator(users, per_page).get_page(page_number)
+    for user in page.object_list:
+        names = {group.name for group in user.groups.all()}
+        user.is_admin = user.is_superuser or roles.ADMIN in names
+        user.role = next((role for role in (roles.ADMIN, roles.MANAGER, roles.FRONT_DESK)
+                          if role in names), roles.ADMIN if user.is_admin else None)
+    return page

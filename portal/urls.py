@@ -13,4 +13,9 @@ urlpatterns = [
     path("patients/<int:patient_id>/", views.patient_detail, name="patient"),
     path("reports/", views.reports, name="reports"),
     path("simulator/", views.simulator, name="simulator"),
+    path("signed-out/", views.idle_sign_out, name="idle_sign_out"),
+    path("staff/", views.staff, name="staff"),
+    path("staff/new/", views.staff_create, name="staff_create"),
+    path("staff/<int:user_id>/role/", views.staff_set_role, name="staff_set_role"),
+    path("staff/<int:user_id>/active/", views.staff_set_active, name="staff_set_active"),
 ]

@@ -8,10 +8,13 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -21,7 +24,16 @@ from messaging.selectors import send_trouble
 from offers import services as engine
 from offers.models import Slot
 from portal import charts, selectors
-from portal.forms import ReasonForm, SimulatorForm, SlotForm
+from portal import services as staff_services
+from portal.forms import (
+    ReasonForm,
+    SimulatorForm,
+    SlotForm,
+    StaffActiveForm,
+    StaffCreateForm,
+    StaffRoleForm,
+)
+from portal.middleware import sign_out_idle
 
 SIMULATOR_NUMBER = "+15005550006"  # Twilio's magic test number: clearly not a real line
 
@@ -125,6 +137,18 @@ def slot_offer_more(request, slot_id):
     return _slot_action(request, slot_id, more, "offered to more patients.")
 
 
+@require_POST
+def idle_sign_out(request):
+    """The page's idle timer ran out (static/js/portal.js): sign out, say why on the login
+    page, and come back to the same page after signing in again."""
+    sign_out_idle(request)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = resolve_url("portal:today")
+    return redirect_to_login(next_url)
+
+
 @login_required
 @permission_required("clinic.view_patient", raise_exception=True)
 def patient_detail(request, patient_id):
@@ -135,8 +159,8 @@ def patient_detail(request, patient_id):
             patient=patient, page_number=request.GET.get("messages")),
         "offers": selectors.patient_offers_page(
             patient=patient, page_number=request.GET.get("offers")),
-        "entries": patient.waitlist_entries.prefetch_related("providers")
-        .select_related("appointment_type").order_by("-added_at")[:20],
+        "entries": selectors.patient_entries_page(
+            patient=patient, page_number=request.GET.get("entries")),
         "audit": selectors.patient_audit_page(patient=patient,
                                               page_number=request.GET.get("audit")),
     }
@@ -197,7 +221,8 @@ def simulator(request):
             form = SimulatorForm(initial={"phone": patient.phone_display if patient
                                           else form.cleaned_data["phone"]})
     context = {"form": form, "patient": patient, "reply": reply,
-               "holders": selectors.simulator_patients(),
+               "holders": selectors.simulator_patients_page(
+                   page_number=request.GET.get("holders")),
                "thread": selectors.patient_messages_page(patient=patient, page_number=1)
                if patient else None}
     if request.htmx:
@@ -207,3 +232,68 @@ def simulator(request):
 
 def _clinic_number() -> str:
     return settings.TWILIO_FROM_NUMBER or SIMULATOR_NUMBER
+
+
+# --- Staff (managers) ----------------------------------------------------------------------
+def _staff_page(request, form=None, status=200):
+    return render(request, "portal/staff.html", {
+        "page": selectors.staff_page(page_number=request.GET.get("page")),
+        "form": form or StaffCreateForm(), "roles": staff_services.PORTAL_ROLES,
+    }, status=status)
+
+
+@login_required
+@permission_required("auth.change_user", raise_exception=True)
+def staff(request):
+    return _staff_page(request)
+
+
+@require_POST
+@login_required
+@permission_required(["auth.add_user", "auth.change_user"], raise_exception=True)
+def staff_create(request):
+    form = StaffCreateForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, form, status=400)
+    data = form.cleaned_data
+    user = staff_services.staff_create(
+        username=data["username"], first_name=data["first_name"],
+        last_name=data["last_name"], password=data["password1"], role=data["role"],
+        by=request.user)
+    messages.success(request, f"Added {user.get_username()} as {data['role'].lower()}.")
+    return redirect("portal:staff")
+
+
+def _staff_change(request, user_id, form_class, change):
+    user = get_object_or_404(get_user_model(), pk=user_id)
+    form = form_class(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError(" ".join(e for errors in form.errors.values() for e in errors))
+        done = change(user=user, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, f"{user.get_username()}: {_error_text(exc)}")
+    else:
+        messages.success(request, f"{user.get_username()}: {done}")
+    return redirect("portal:staff")
+
+
+@require_POST
+@login_required
+@permission_required("auth.change_user", raise_exception=True)
+def staff_set_role(request, user_id):
+    def change(*, user, role):
+        staff_services.staff_set_role(user=user, role=role, by=request.user)
+        return f"now {role.lower()}."
+    return _staff_change(request, user_id, StaffRoleForm, change)
+
+
+@require_POST
+@login_required
+@permission_required("auth.change_user", raise_exception=True)
+def staff_set_active(request, user_id):
+    def change(*, user, active):
+        staff_services.staff_set_active(user=user, active=active, by=request.user)
+        return "reactivated: they can sign in again." if active else \
+            "deactivated: they are signed out and cannot sign in."
+    return _staff_change(request, user_id, StaffActiveForm, change)

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
 from conftest import STAFF_PASSWORD
-from offers.models import Slot
+from offers.models import Offer, Slot
+from offers.tests.factories import OfferFactory
 from waitlist.tests.factories import WaitlistEntryFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -113,7 +114,9 @@ def test_front_desk_records_a_cancellation_and_sees_it_filled_live(page, front_d
         "document.querySelector('.countdown').textContent)")
     _shot(page, "today")
 
-    # Reply YES from the first patient's phone, in a second tab of the same session.
+    # Reply YES from the first patient's phone, in a second tab of the same session. A
+    # reload or navigation of the Today tab would drop this marker.
+    page.evaluate("window.__noReload = 1")
     phone = page.context.new_page()
     phone.goto("/simulator/")
     phone.locator("#holders-h + .table-wrap a").first.click()
@@ -125,6 +128,7 @@ def test_front_desk_records_a_cancellation_and_sees_it_filled_live(page, front_d
     # The Today tab was not reloaded: its poll brings the news.
     slot_card.locator("[data-testid=slot-status]", has_text="Filled").wait_for(timeout=10_000)
     assert slot_card.locator(".winner").inner_text().startswith("Filled by")
+    assert page.evaluate("window.__noReload") == 1
     slot = Slot.objects.get()
     assert slot.status == Slot.Status.FILLED
     _shot(page, "today-filled")
@@ -139,15 +143,70 @@ def test_front_desk_records_a_cancellation_and_sees_it_filled_live(page, front_d
     assert phone.url.endswith("/simulator/") or "patient=" in phone.url
 
 
+def test_a_keyboard_user_keeps_their_place_while_the_list_would_refresh(page, front_desk_user):
+    offer = OfferFactory(status=Offer.Status.SENT,
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    _sign_in(page, front_desk_user)
+    button = page.locator(f"#more-{offer.slot_id}")
+    button.focus()
+    assert page.evaluate("document.activeElement.matches(':focus-visible')")
+    # Meanwhile the patient takes the slot by phone: a poll would show it...
+    Slot.objects.filter(pk=offer.slot_id).update(status=Slot.Status.FILLED,
+                                                 filled_via=Slot.FilledVia.PHONE)
+    page.locator("#poll-paused").wait_for(state="visible", timeout=10_000)
+    page.wait_for_timeout(4_000)  # more than one poll interval
+    # ...but the list stays put while focus is in it, and focus stays where it was.
+    assert page.evaluate("document.activeElement.id") == f"more-{offer.slot_id}"
+    assert page.locator("[data-testid=slot-status]").inner_text() == "Offering"
+    _shot(page, "today-paused")
+    # Leaving the list lets the next poll through.
+    page.get_by_label("Provider").focus()
+    page.locator("[data-testid=slot-status]", has_text="Filled").wait_for(timeout=10_000)
+    assert page.locator("#poll-paused").is_hidden()
+    assert page.console_errors == [], page.console_errors
+
+
+def test_a_manager_adds_a_front_desk_user_on_the_staff_page(page, manager_user):
+    _sign_in(page, manager_user)
+    page.get_by_role("link", name="Staff").click()
+    page.get_by_label("First name").fill("Jane")
+    page.get_by_label("Last name").fill("Doe")
+    page.get_by_label("Username").fill("jdoe")
+    page.get_by_label("Password:", exact=True).fill("plum-orchard-lantern-42")
+    page.get_by_label("Password confirmation").fill("plum-orchard-lantern-42")
+    page.get_by_role("button", name="Add staff member").click()
+    page.get_by_text("Added jdoe as front desk.").wait_for()
+    row = page.locator("tr", has_text="jdoe")
+    assert "Front desk" in row.inner_text()
+    _shot(page, "staff")
+    assert page.console_errors == [], page.console_errors
+
+
 def test_front_desk_cannot_reach_manager_pages(page, front_desk_user):
     _sign_in(page, front_desk_user)
     assert page.get_by_role("link", name="Reports").count() == 0
+    assert page.get_by_role("link", name="Staff").count() == 0
     response = page.goto("/reports/")
     assert response.status == 403
     assert page.get_by_role("heading", name="You can't open this page").is_visible()
     _shot(page, "forbidden")
     response = page.goto("/admin/")
     assert "login" in page.url  # the Django admin is for staff accounts only
+
+
+def test_an_idle_page_that_never_polls_signs_itself_out(page, front_desk_user, settings):
+    settings.SESSION_IDLE_MINUTES = 0.1  # six seconds
+    _sign_in(page, front_desk_user)
+    page.goto("/waitlist/")
+    page.locator("#entries").wait_for()
+    # Nobody touches the page: its own timer signs out, with no request from the page.
+    page.wait_for_url("**/accounts/login/**", timeout=20_000)
+    assert page.get_by_text("You were signed out after 0.1 idle minutes.").is_visible()
+    assert "next=/waitlist/" in page.url
+    # Signed out on the server too, not only sent away.
+    page.goto("/waitlist/")
+    assert "/accounts/login/" in page.url
+    assert page.console_errors == [], page.console_errors
 
 
 def test_manager_reports_page(page, manager_user):
@@ -176,7 +235,7 @@ def test_dashboard_screenshot_for_the_readme(page, front_desk_user):
 
     from offers.services import slot_open
 
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("seed_demo", "--force", stdout=open(os.devnull, "w"))  # noqa: SIM115
     from clinic.models import Provider
 
     base = (timezone.localtime() + dt.timedelta(days=1)).replace(minute=0, second=0,

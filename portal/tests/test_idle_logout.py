@@ -48,3 +48,41 @@ def test_live_polling_does_not_count_as_activity(client, front_desk_user, settin
     response = client.get(reverse("portal:today"), **poll)
     assert response.status_code == 200
     assert response["HX-Redirect"].startswith(reverse("login"))
+
+
+def test_signed_in_pages_tell_the_browser_timer_the_idle_minutes(client, front_desk_user,
+                                                                 settings):
+    settings.SESSION_IDLE_MINUTES = 15
+    client.force_login(front_desk_user)
+    page = client.get(reverse("waitlist:list")).content.decode()
+    assert 'data-idle-minutes="15"' in page
+    assert f'data-idle-action="{reverse("portal:idle_sign_out")}"' in page
+    client.logout()
+    assert "data-idle-minutes" not in client.get(reverse("login")).content.decode()
+
+
+def test_the_browser_timer_signs_out_and_says_why_on_the_login_page(client, front_desk_user,
+                                                                    settings):
+    settings.SESSION_IDLE_MINUTES = 15
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:idle_sign_out"), {"next": "/waitlist/?q=ana"})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert "next=/waitlist/%3Fq%3Dana" in response["Location"]
+    assert "_auth_user_id" not in client.session
+    login = client.get(response["Location"]).content.decode()
+    assert "signed out after 15 idle minutes" in login
+
+
+def test_the_idle_sign_out_never_sends_people_to_another_site(client, front_desk_user):
+    client.force_login(front_desk_user)
+    response = client.post(reverse("portal:idle_sign_out"),
+                           {"next": "https://evil.example/"})
+    assert "evil.example" not in response["Location"]
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_idle_sign_out_is_post_only(client, front_desk_user):
+    client.force_login(front_desk_user)
+    assert client.get(reverse("portal:idle_sign_out")).status_code == 405
+    assert "_auth_user_id" in client.session

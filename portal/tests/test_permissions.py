@@ -8,14 +8,14 @@ pytestmark = pytest.mark.django_db
 STAFF_PAGES = ["portal:today", "waitlist:list", "waitlist:add", "portal:simulator"]
 
 
-@pytest.mark.parametrize("name", STAFF_PAGES + ["portal:reports"])
+@pytest.mark.parametrize("name", STAFF_PAGES + ["portal:reports", "portal:staff"])
 def test_signed_out_visitors_are_sent_to_the_login_page(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
 
 
-@pytest.mark.parametrize("name", STAFF_PAGES + ["portal:reports"])
+@pytest.mark.parametrize("name", STAFF_PAGES + ["portal:reports", "portal:staff"])
 def test_a_user_without_a_role_gets_a_clear_403(client, outsider_user, name):
     client.force_login(outsider_user)
     response = client.get(reverse(name))

@@ -100,3 +100,38 @@ def test_reports_render_in_a_few_queries_with_a_thousand_slots(
         response = client.get(reverse("portal:reports"), {"weeks": 12})
     assert response.status_code == 200
     assert response.content.decode().count('class="bar-filled"') >= 12
+
+
+def test_patient_page_renders_in_a_few_queries_with_a_long_history(
+        client, front_desk_user, busy_clinic, django_assert_max_num_queries):
+    patient = Patient.objects.first()
+    provider = busy_clinic["providers"][0]
+    now = timezone.now()
+    entries = WaitlistEntry.objects.bulk_create(
+        WaitlistEntry(patient=patient, added_at=now - dt.timedelta(days=i)) for i in range(60))
+    WaitlistEntry.providers.through.objects.bulk_create(
+        WaitlistEntry.providers.through(waitlistentry_id=e.pk, provider_id=provider.pk)
+        for e in entries)
+    slots = Slot.objects.bulk_create(
+        Slot(provider=provider, start=now + dt.timedelta(hours=i),
+             end=now + dt.timedelta(hours=i, minutes=20), status=Slot.Status.UNFILLED)
+        for i in range(60))
+    offers = Offer.objects.bulk_create(
+        Offer(slot=slot, entry=entry, patient=patient, batch=1, score=10,
+              status=Offer.Status.EXPIRED)
+        for slot, entry in zip(slots, entries, strict=True))
+    Message.objects.bulk_create(
+        Message(direction="out", from_number="+15005550006", to_number=patient.phone,
+                body="offer", kind="offer", status="delivered", offer=o, patient=patient)
+        for o in offers for _ in range(2))
+    url = reverse("portal:patient", args=[patient.pk])
+    client.force_login(front_desk_user)
+    client.get(url)
+    # Four lists, each a count and a page (offers also their texts, entries their
+    # providers), the audit trail's history tables, the session and permissions.
+    with django_assert_max_num_queries(22):
+        response = client.get(url)
+    assert response.status_code == 200
+    assert response.context["offers"].paginator.count >= 60
+    with django_assert_max_num_queries(22):
+        client.get(url, {"offers": 3, "entries": 2, "messages": 2, "audit": 2})
