@@ -1,5 +1,7 @@
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# PYTHONPATH: web, worker and beat all import the code in /app (next to templates/ and
+# static/), never the copy pip put in site-packages.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY clinic ./clinic

@@ -10,29 +10,33 @@ export TEST_DATABASE_URL
 
 .PHONY: install run test test-sqlite test-postgres lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) .env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	@test -f .env || cp .env.example .env
 	@touch $(STAMP)
 
-run: install
+# The development settings (DEBUG=true). No prerequisite on purpose: a developer's own
+# .env is never overwritten, only made again when it is missing.
+.env:
+	cp .env.example .env
+
+run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:8000), Celery worker and Celery beat. Ctrl-C stops all."
 	$(VENV)/bin/honcho -f Procfile.dev start
 
-test: install
+test: install .env
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-test-sqlite: install
+test-sqlite: install .env
 	DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 $(PY) -m pytest $(PYTEST_ARGS)
 
-test-postgres: install
+test-postgres: install .env
 	@if $(PY) -m clinic.lib.dbcheck "$(TEST_DATABASE_URL)"; then \
 		DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) -m pytest -m "not browser" $(PYTEST_ARGS); \
 	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -6,6 +7,7 @@ from django.db.models import Q
 from simple_history.admin import SimpleHistoryAdmin
 
 from clinic import roles
+from clinic.lib.phones import InvalidPhoneNumber, phone_to_e164
 from clinic.models import AppointmentType, Location, Patient, Provider
 
 admin.site.site_header = "Waitlist filler — audit and administration"
@@ -31,8 +33,25 @@ class AppointmentTypeAdmin(admin.ModelAdmin):
     search_fields = ["name", "code"]
 
 
+class PatientAdminForm(forms.ModelForm):
+    """Stores the phone as typed ("+1 312 555 0142", "(312) 555-0142") in E.164, the one
+    form inbound SMS is matched by, so a spaced number never becomes a second patient."""
+
+    class Meta:
+        model = Patient
+        fields = ["first_name", "last_name", "phone", "preferred_language", "sms_opted_out_at",
+                  "phone_invalid_at"]
+
+    def clean_phone(self) -> str:
+        try:
+            return phone_to_e164(self.cleaned_data["phone"])
+        except InvalidPhoneNumber as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
 @admin.register(Patient)
 class PatientAdmin(SimpleHistoryAdmin):
+    form = PatientAdminForm
     list_display = ["full_name", "phone_masked", "preferred_language", "sms_opted_out_at",
                     "phone_invalid_at", "created_at"]
     list_filter = ["preferred_language", ("sms_opted_out_at", admin.EmptyFieldListFilter),

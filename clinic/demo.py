@@ -39,8 +39,8 @@ NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 
 
 @transaction.atomic
-def seed_demo() -> list[tuple[str, str]]:
-    """Create (or leave as they are) the demo data. Returns [(username, role)]."""
+def seed_demo() -> list[tuple[str, str, bool]]:
+    """Create (or leave as they are) the demo data. Returns [(username, role, created)]."""
     roles.ensure_roles()
     User = get_user_model()
     logins = []
@@ -54,7 +54,7 @@ def seed_demo() -> list[tuple[str, str]]:
             user.set_password(DEMO_PASSWORD)
             user.save()
         user.groups.add(Group.objects.get(name=role))
-        logins.append((username, role))
+        logins.append((username, role, created))
 
     main_site, _ = Location.objects.get_or_create(
         name="Main Street clinic", defaults={"address": "100 Main St"}

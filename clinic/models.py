@@ -80,7 +80,11 @@ class Patient(models.Model):
     class Meta:
         ordering = ["last_name", "first_name"]
         constraints = [
-            models.CheckConstraint(condition=Q(phone__startswith="+"), name="patient_phone_e164")
+            # E.164: "+", a country code that never starts with 0, at most 15 digits. Inbound
+            # SMS looks patients up by this exact form, so "+1 312 555 0142" must never land.
+            models.CheckConstraint(
+                condition=Q(phone__regex=r"^\+[1-9][0-9]{6,14}$"), name="patient_phone_e164"
+            )
         ]
 
     def __str__(self):

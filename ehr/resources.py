@@ -84,7 +84,9 @@ def _base(resource_id, updated_at, identifier_system, identifier_value) -> dict:
     resource = {
         "resourceType": "Appointment",
         "id": resource_id,
-        "meta": {"lastUpdated": _instant(updated_at)},
+        # Full precision: the search compares microseconds, so an EHR that polls with
+        # gt<the largest lastUpdated it saw> must get that exact moment back.
+        "meta": {"lastUpdated": updated_at.isoformat(timespec="microseconds")},
     }
     if identifier_value:
         resource["identifier"] = [_identifier(identifier_system, identifier_value)]

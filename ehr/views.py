@@ -23,6 +23,8 @@ from offers.models import Slot
 from waitlist.models import WaitlistEntry
 
 CONTENT_TYPE = "application/fhir+json"
+# What a POST may declare (parameters such as charset aside).
+BODY_CONTENT_TYPES = ("application/fhir+json", "application/json")
 DEFAULT_COUNT = 20
 MAX_COUNT = 100
 
@@ -81,6 +83,9 @@ def _authenticate(request) -> ApiKey | None:
 def appointments(request, *, api_key):
     if request.method == "GET":
         return _search_booked(request)
+    if request.content_type not in BODY_CONTENT_TYPES:
+        raise FhirError(415, f"Send the body as {' or '.join(BODY_CONTENT_TYPES)}, not "
+                        f"{request.content_type[:60]!r}", code="not-supported")
     appointment = fhir.appointment_parse(fhir.json_load(_body(request)))
     if appointment.status == "waitlist":
         wanted = fhir.waitlist_request_from(appointment)
@@ -188,12 +193,14 @@ def _last_updated(value: str | None):
                         expression="_lastUpdated")
     text = value[2:].strip().replace(" ", "+")  # a "+" in an unencoded query becomes a space
     try:
-        moment = parse_datetime(text)
-        day = None if moment else parse_date(text)
+        # parse_datetime would also read a bare date, as its midnight: try dates first.
+        day = parse_date(text) if len(text) == len("2025-01-31") else None
+        moment = None if day else parse_datetime(text)
     except ValueError:
         moment = day = None
-    if moment is None and day is not None:
-        moment = dt.datetime.combine(day, dt.time.min)
+    if day is not None:
+        # FHIR: gt on a date means after the whole day, not after its first instant.
+        moment = dt.datetime.combine(day, dt.time.max)
     if moment is None:
         raise FhirError(400, f"_lastUpdated: {text[:40]!r} is not a FHIR instant",
                         code="invalid", expression="_lastUpdated")

@@ -73,6 +73,16 @@ def test_patient_phone_is_unique():
         PatientFactory(phone="+13125550142")
 
 
-def test_patient_phone_must_be_e164():
+@pytest.mark.parametrize(
+    "phone", ["3125550142", "+1 312 555 0142", "+1-312-555-0142", "+01312555014", "+1312",
+              "+1312555014200009", "+1312555014x"],
+)
+def test_patient_phone_must_be_e164(phone):
     with pytest.raises(IntegrityError), transaction.atomic():
-        Patient.objects.create(first_name="A", phone="3125550142")
+        Patient.objects.create(first_name="A", phone=phone)
+
+
+def test_patient_phone_in_e164_is_accepted_by_the_database():
+    Patient.objects.create(first_name="A", phone="+13125550142")
+    Patient.objects.create(first_name="B", phone="+442071838750")
+    assert Patient.objects.count() == 2

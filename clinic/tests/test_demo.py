@@ -1,6 +1,6 @@
 import pytest
-from django.contrib.auth import authenticate
-from django.core.management import call_command
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import CommandError, call_command
 
 from clinic.demo import DEMO_PASSWORD
 from clinic.models import Patient
@@ -9,7 +9,12 @@ from waitlist.models import WaitlistEntry
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_is_idempotent_and_prints_the_login(capsys):
+@pytest.fixture
+def development(settings):
+    settings.DEBUG = True  # `make run` reads DEBUG=true from .env
+
+
+def test_seed_demo_is_idempotent_and_prints_the_login(capsys, development):
     call_command("seed_demo")
     call_command("seed_demo")
     out = capsys.readouterr().out
@@ -18,7 +23,36 @@ def test_seed_demo_is_idempotent_and_prints_the_login(capsys):
     assert WaitlistEntry.objects.count() == 12
 
 
-def test_demo_logins_work(rf):
+def test_a_second_seed_says_passwords_are_unchanged_instead_of_printing_them(
+        capsys, development):
+    call_command("seed_demo")
+    capsys.readouterr()
+    get_user_model().objects.filter(username="manager").delete()
+
+    call_command("seed_demo")
+
+    out = capsys.readouterr().out
+    assert f"manager / {DEMO_PASSWORD}" in out  # created again just now
+    assert "frontdesk / (password unchanged)" in out
+    assert "admin / (password unchanged)" in out
+    assert out.count(DEMO_PASSWORD) == 1
+
+
+def test_seed_demo_refuses_to_run_with_debug_off(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is off.*--force"):
+        call_command("seed_demo")
+    assert not get_user_model().objects.exists()
+    assert not Patient.objects.exists()
+
+
+def test_seed_demo_runs_with_debug_off_when_forced(settings, capsys):
+    settings.DEBUG = False
+    call_command("seed_demo", "--force")
+    assert f"frontdesk / {DEMO_PASSWORD}" in capsys.readouterr().out
+
+
+def test_demo_logins_work(rf, development):
     call_command("seed_demo")
     user = authenticate(rf.get("/"), username="frontdesk", password=DEMO_PASSWORD)
     assert user is not None

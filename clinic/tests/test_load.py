@@ -6,6 +6,7 @@ gets an answer, and nothing errors.
 """
 
 import datetime as dt
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from xml.etree import ElementTree
@@ -26,7 +27,25 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(tran
 
 SLOTS = 10
 PATIENTS_PER_SLOT = 20
-THREADS = 25
+# One thread (and one PostgreSQL connection) per reply, all released by one barrier.
+THREADS = SLOTS * PATIENTS_PER_SLOT
+# The threads' connections, the test's own, and headroom for anything else on the server.
+CONNECTIONS_NEEDED = THREADS + 20
+
+
+def require_enough_connections() -> None:
+    """PostgreSQL's default max_connections (100) cannot hold 200 clients at once. CI raises
+    it (.ci/run); a developer's default server skips this test instead of failing it."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SHOW max_connections")
+        available = int(cursor.fetchone()[0])
+    if available < CONNECTIONS_NEEDED:
+        reason = (f"PostgreSQL allows max_connections={available}; this test needs at least "
+                  f"{CONNECTIONS_NEEDED} (ALTER SYSTEM SET max_connections = 300, then restart "
+                  "PostgreSQL; .ci/run does it)")
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def open_slots_with_live_offers() -> list[Offer]:
@@ -44,15 +63,16 @@ def open_slots_with_live_offers() -> list[Offer]:
 
 def test_two_hundred_simultaneous_yeses_book_each_of_ten_slots_exactly_once(fake_twilio,
                                                                            settings):
+    require_enough_connections()
     settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
     offers = open_slots_with_live_offers()
+    assert len(offers) == THREADS
     start_together = threading.Barrier(THREADS, timeout=60)
 
     def reply_yes(index_and_offer):
         index, offer = index_and_offer
         try:
-            if index < THREADS:
-                start_together.wait()
+            start_together.wait()
             response = twilio_post(Client(), "/twilio/sms/", {
                 "From": offer.patient.phone, "To": FROM_NUMBER, "Body": "YES",
                 "MessageSid": f"SMload{index:030d}",

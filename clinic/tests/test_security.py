@@ -58,6 +58,55 @@ def test_one_users_failures_do_not_lock_out_a_colleague(client, front_desk_user,
     assert sign_in(client, "manager", STAFF_PASSWORD).status_code == 302
 
 
+def test_two_clients_behind_the_proxy_are_locked_out_separately(client, front_desk_user):
+    """Every request reaches gunicorn from the proxy's address; the proxy appends the
+    client's own address to X-Forwarded-For, and the lockout counts per that address."""
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "frontdesk", "password": "wrong-password"},
+                    HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    locked = client.post(reverse("login"), {"username": "frontdesk", "password": STAFF_PASSWORD},
+                         HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    assert locked.status_code == 429
+
+    other = client.post(reverse("login"), {"username": "frontdesk", "password": STAFF_PASSWORD},
+                        HTTP_X_FORWARDED_FOR="198.51.100.20", **proxy)
+    assert other.status_code == 302
+
+
+def test_a_client_cannot_escape_the_lockout_by_forging_earlier_forwarded_hops(
+        client, front_desk_user):
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for attempt in range(5):
+        client.post(reverse("login"), {"username": "frontdesk", "password": "wrong-password"},
+                    HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}, 203.0.113.7", **proxy)
+    response = client.post(reverse("login"),
+                           {"username": "frontdesk", "password": STAFF_PASSWORD},
+                           HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.7", **proxy)
+    assert response.status_code == 429
+
+
+def test_in_development_without_a_proxy_forwarded_headers_are_ignored(rf, settings):
+    from clinic.lib.clientip import client_ip
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="203.0.113.7", REMOTE_ADDR="127.0.0.1")
+    settings.DEBUG = True
+    assert client_ip(request) == "127.0.0.1"
+    settings.DEBUG = False
+    assert client_ip(request) == "203.0.113.7"
+    assert client_ip(rf.get("/", HTTP_X_FORWARDED_FOR="not-an-ip",
+                            REMOTE_ADDR="10.0.0.2")) == "10.0.0.2"
+
+
+def test_without_a_forwarded_header_the_lockout_counts_the_connecting_address(
+        client, front_desk_user):
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "frontdesk", "password": "wrong-password"},
+                    REMOTE_ADDR="198.51.100.5")
+    assert client.post(reverse("login"), {"username": "frontdesk", "password": STAFF_PASSWORD},
+                       REMOTE_ADDR="198.51.100.6").status_code == 302
+
+
 @pytest.mark.parametrize("password", ["short1", "password123", "1234567890123", "frontdesk-1"])
 def test_weak_passwords_are_refused(front_desk_user, password):
     with pytest.raises(ValidationError):

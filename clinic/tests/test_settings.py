@@ -74,6 +74,31 @@ def test_a_bad_value_stops_start_up_with_a_clear_message(name, value, message):
     assert message in result.stderr
 
 
+TWILIO_ON = {"SECRET_KEY": GOOD_SECRET, "ALLOWED_HOSTS": "x.org", "SMS_BACKEND": "twilio",
+             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "t" * 32,
+             "TWILIO_FROM_NUMBER": "+13125550100"}
+
+
+def test_twilio_behind_an_https_redirect_needs_an_https_public_base_url():
+    result = run_manage("check", **TWILIO_ON, PUBLIC_BASE_URL="http://x.org")
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL='http://x.org' must start with https:// while " \
+           "SECURE_SSL_REDIRECT is on" in result.stderr
+    assert run_manage("check", **TWILIO_ON, PUBLIC_BASE_URL="https://x.org").returncode == 0
+
+
+def test_an_http_public_base_url_is_accepted_where_no_tls_is_in_front():
+    result = run_manage("check", **TWILIO_ON, PUBLIC_BASE_URL="http://x.org",
+                        SECURE_SSL_REDIRECT="false")
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_default_public_base_url_works_in_development():
+    result = run_manage("check", DEBUG="true", SMS_BACKEND="twilio",
+                        **{k: v for k, v in TWILIO_ON.items() if k.startswith("TWILIO")})
+    assert result.returncode == 0, result.stderr
+
+
 def test_twilio_backend_needs_its_credentials():
     result = run_manage("check", SECRET_KEY=GOOD_SECRET, ALLOWED_HOSTS="x.org",
                         SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID="", TWILIO_AUTH_TOKEN="",

@@ -83,3 +83,17 @@ def test_the_admin_shows_a_new_key_once(client, admin_user):
     shown = [m.message for m in response.context["messages"]]
     raw_key = shown[0].rsplit(" ", 1)[-1]
     assert ApiKey.authenticate(raw_key) == row
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_a_refused_request_does_not_touch_any_keys_last_use(client, api_key, revoked):
+    row, key = api_key
+    if revoked:
+        row.revoke()
+    sent = key if revoked else key[:-2] + "xx"
+
+    response = get(client, sent, URL, status="booked")
+
+    assert response.status_code == 401
+    row.refresh_from_db()
+    assert row.last_used_at is None

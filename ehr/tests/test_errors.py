@@ -36,7 +36,26 @@ def refused(client, key, body, *, status, names, content_type="application/fhir+
 
 def test_a_body_that_is_not_json_is_400(client, key):
     refused(client, key, "status=waitlist&patient=ana", status=400, names="not JSON",
-            content_type="application/x-www-form-urlencoded")
+            content_type="application/json")
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/x-www-form-urlencoded", "text/plain", "application/xml",
+    "application/fhir+xml", "",
+])
+def test_a_body_that_is_not_declared_as_json_is_415(client, key, content_type):
+    outcome = refused(client, key, json.dumps(waitlist_appointment()), status=415,
+                      names="application/fhir+json or application/json",
+                      content_type=content_type)
+    assert outcome["issue"][0]["code"] == "not-supported"
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/fhir+json; charset=utf-8", "application/json", "Application/JSON",
+])
+def test_json_content_types_are_accepted(client, key, content_type):
+    response = post(client, key, waitlist_appointment(), content_type=content_type)
+    assert response.status_code == 201
 
 
 def test_truncated_json_is_400(client, key):

@@ -109,3 +109,35 @@ def test_unsupported_searches_are_400(client, key, params):
 
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_last_updated_with_a_date_means_after_that_whole_day(client, key):
+    day = timezone.localdate() - dt.timedelta(days=5)
+    noon = timezone.make_aware(dt.datetime.combine(day, dt.time(12)))
+    during, next_midnight = filled_slot(first_name="During"), filled_slot(first_name="After")
+    Slot.objects.filter(pk=during.pk).update(updated_at=noon)
+    Slot.objects.filter(pk=next_midnight.pk).update(updated_at=timezone.make_aware(
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min)))
+
+    response = get(client, key, status="booked", _lastUpdated=f"gt{day.isoformat()}")
+
+    assert [e["resource"]["id"] for e in response.json()["entry"]] == [f"slot-{next_midnight.pk}"]
+
+
+def test_polling_from_the_largest_last_updated_seen_never_repeats_a_slot(client, key):
+    second = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=1)
+    first, later = filled_slot(first_name="First"), filled_slot(first_name="Later")
+    # Two changes within the same second: a cursor cut to whole seconds would lose them.
+    Slot.objects.filter(pk=first.pk).update(updated_at=second.replace(microsecond=100))
+    Slot.objects.filter(pk=later.pk).update(updated_at=second.replace(microsecond=900))
+
+    def poll(cursor):
+        response = get(client, key, status="booked", _lastUpdated=f"gt{cursor}")
+        return [e["resource"] for e in response.json()["entry"]]
+
+    everything = poll((second - dt.timedelta(seconds=1)).isoformat())
+    assert [r["id"] for r in everything] == [f"slot-{first.pk}", f"slot-{later.pk}"]
+    assert dt.datetime.fromisoformat(everything[0]["meta"]["lastUpdated"]) == second.replace(
+        microsecond=100)
+    assert [r["id"] for r in poll(everything[0]["meta"]["lastUpdated"])] == [f"slot-{later.pk}"]
+    assert poll(everything[-1]["meta"]["lastUpdated"]) == []

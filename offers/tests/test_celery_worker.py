@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -17,7 +18,20 @@ from messaging.models import Message
 from offers.models import Offer, Slot
 from offers.tests.conftest import live, open_slot, pass_hold, waitlist
 
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/1"
+TEST_REDIS_DB = 15
+
+
+def redis_test_url(url: str) -> str:
+    """The same Redis server as REDIS_URL, but its database 15: the fixture flushes it,
+    and a developer's broker (usually database 0) must survive `make test`."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":  # unix:///run/redis.sock?db=0
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"]
+        return urlunsplit(parts._replace(query=urlencode([*query, ("db", TEST_REDIS_DB)])))
+    return urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
+
+
+REDIS_URL = redis_test_url(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.slow,
               pytest.mark.django_db(transaction=True)]
@@ -64,8 +78,11 @@ def redis_broker():
 def worker(redis_broker):
     db = django_settings.DATABASES["default"]
     if connection.vendor == "postgresql":
-        database_url = (f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
-                        f"{db['PORT'] or 5432}/{db['NAME']}")
+        # The test database, reached exactly as this process reaches it (password too).
+        user = quote(db["USER"] or "postgres", safe="")
+        password = f":{quote(db['PASSWORD'], safe='')}" if db.get("PASSWORD") else ""
+        database_url = (f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:"
+                        f"{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}")
     else:
         database_url = f"sqlite:///{db['NAME']}"
         if ":memory:" in database_url or "mode=memory" in database_url:
@@ -105,6 +122,9 @@ def test_a_real_worker_sends_offers_and_processes_an_expiry(provider, worker):
     assert wait_for(lambda: len(live(slot)) == 3, process=worker), "no batch from the worker"
     sent = Message.objects.filter(kind="offer", offer__slot=slot)
     assert wait_for(lambda: sent.filter(status="sent").count() == 3, process=worker)
+    # Each hold starts when its text is handed over, in the worker that sent it.
+    on_hold = Offer.objects.filter(slot=slot, status="sent", hold_until__isnull=False)
+    assert wait_for(lambda: on_hold.count() == 3, process=worker), "no hold started"
 
     # The holds pass (the clock moves on); the worker's sweep expires them and sends
     # the next batch to the two people left.
@@ -120,3 +140,12 @@ def test_a_real_worker_sends_offers_and_processes_an_expiry(provider, worker):
     slot.refresh_from_db()
     assert slot.status == Slot.Status.OFFERING
     assert slot.current_batch == 2
+
+
+@pytest.mark.parametrize(("configured", "used"), [
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/15"),
+    ("redis://:secret@cache.internal:6380", "redis://:secret@cache.internal:6380/15"),
+    ("rediss://u:p@cache:6379/3?ssl_cert_reqs=none", "rediss://u:p@cache:6379/15?ssl_cert_reqs=none"),
+])
+def test_the_worker_tests_flush_only_database_15_of_the_configured_redis(configured, used):
+    assert redis_test_url(configured) == used
