@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
@@ -33,3 +33,18 @@ class Task(DjangoTask):
 app = Celery("clinic", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def logging_from_django_settings(**kwargs) -> None:
+    """Worker and beat log through settings.LOGGING, as the web does.
+
+    Left to itself Celery replaces the root logger's handlers with its own
+    (worker_hijack_root_logger), dropping the filter that masks phone numbers; with a
+    receiver on this signal it configures nothing. The level therefore comes from
+    LOG_LEVEL, not from `-l`.
+    """
+    from django.conf import settings
+    from django.utils.log import configure_logging
+
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)

@@ -178,6 +178,9 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind the reverse proxy every request comes from the proxy's address: count failures
+# per client, from the hop the proxy appends to X-Forwarded-For (clinic/lib/clientip.py).
+AXES_CLIENT_IP_CALLABLE = "clinic.lib.clientip.client_ip"
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -251,7 +254,15 @@ if SMS_BACKEND == "twilio":
         raise ImproperlyConfigured(f"SMS_BACKEND=twilio needs {', '.join(_missing)}.")
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 if not PUBLIC_BASE_URL.startswith(("http://", "https://")):
-    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https://")
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https:// "
+                               "(or http:// where SECURE_SSL_REDIRECT is off)")
+# Twilio does not follow a redirect from http:// to https://: its webhooks would be lost.
+# Only a server that answers plain HTTP (development, or no TLS in front) takes http://.
+if SMS_BACKEND == "twilio" and SECURE_SSL_REDIRECT and not PUBLIC_BASE_URL.startswith("https://"):
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https:// while "
+        "SECURE_SSL_REDIRECT is on: Twilio's webhook calls to http:// would be redirected "
+        "and lost. Set SECURE_SSL_REDIRECT=false only where no TLS is in front.")
 
 # --- The offer engine ---------------------------------------------------------
 OFFER_BATCH_SIZE = env_int("OFFER_BATCH_SIZE", 3, minimum=1, maximum=50)
@@ -292,5 +303,9 @@ LOGGING = {
         "LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()},
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"},
                 # The SDK logs every request and header at INFO: noise, not news.
-                "twilio.http_client": {"level": "WARNING"}},
+                "twilio.http_client": {"level": "WARNING"},
+                # Django's defaults give these their own handlers, without the mask;
+                # request lines carry query strings such as a waitlist search by phone.
+                "django": {"handlers": [], "level": "INFO"},
+                "django.server": {"handlers": [], "level": "INFO", "propagate": True}},
 }

@@ -2,11 +2,29 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from messaging.models import Message
+from clinic.lib.phones import mask_phone
+from messaging.models import Message, MessageStatusEvent, OptedOutNumber
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Evidence for an auditor: it can be read and searched, never added, edited or
+    deleted from the admin."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     """The message log is evidence: it can be read and searched, never edited or deleted."""
 
     list_display = ["created_at", "direction", "kind", "patient", "offer", "to_number",
@@ -17,7 +35,7 @@ class MessageAdmin(admin.ModelAdmin):
     list_select_related = ["patient", "offer__slot__provider", "offer__patient"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["status_history"]
+        return super().get_readonly_fields(request, obj) + ["status_history"]
 
     @admin.display(description="Status history")
     def status_history(self, obj):
@@ -28,11 +46,27 @@ class MessageAdmin(admin.ModelAdmin):
         return format_html("<table><tr><th>status</th><th>error</th><th>at</th></tr>{}</table>",
                            rows)
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(MessageStatusEvent)
+class MessageStatusEventAdmin(ReadOnlyAdmin):
+    """Each delivery report on its own, e.g. every 30003 of a week."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["at", "message", "status", "error_code"]
+    list_filter = ["status", "error_code"]
+    search_fields = ["message__twilio_sid"]
+    date_hierarchy = "at"
+    list_select_related = ["message"]
+
+
+@admin.register(OptedOutNumber)
+class OptedOutNumberAdmin(ReadOnlyAdmin):
+    """Numbers that texted STOP while no patient had them. Only the number's own START
+    removes one: the opt-out is the texter's decision, not the clinic's."""
+
+    list_display = ["masked_phone", "at"]
+    search_fields = ["phone"]
+    date_hierarchy = "at"
+
+    @admin.display(description="phone", ordering="phone")
+    def masked_phone(self, obj):
+        return mask_phone(obj.phone)

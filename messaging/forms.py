@@ -18,5 +18,12 @@ class StatusCallbackForm(forms.Form):
     ErrorCode = forms.CharField(max_length=10, required=False)
 
 
+def message_id_from_query(query) -> int | None:
+    """The `m` our StatusCallback URL carries (see backends.status_callback_url); None
+    when absent, as in callbacks for messages sent before it existed."""
+    value = query.get("m", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
 def form_errors_text(form: forms.Form) -> str:
     return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())

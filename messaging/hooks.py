@@ -2,8 +2,9 @@
 
 messaging knows nothing about slots. It understands what a patient's reply means
 (yes, no, stop, help, ...) and hands yes/no over to one registered reply handler,
-which decides what happens and which template answers. Delivery failures and
-opt-outs are announced with signals, so users of the channel can react.
+which decides what happens and which template answers. Hand-overs to the SMS provider,
+delivery failures and opt-outs are announced with signals, so users of the channel can
+react.
 
     # offers/apps.py
     def ready(self):
@@ -41,6 +42,11 @@ def register_reply_handler(handler: ReplyHandler) -> None:
 def get_reply_handler() -> ReplyHandler | None:
     return _reply_handler
 
+
+# Sent after commit when the SMS backend accepted an outbound message (it has left our
+# hands; Twilio gave it a SID): kwargs message (messaging.Message), at (when it was
+# handed over). The offer engine starts an offer's hold from this moment.
+message_handed_over = Signal()
 
 # Sent after commit when an outbound message will never reach the patient:
 # kwargs message (messaging.Message), permanent (bool), error_code (str).

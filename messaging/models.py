@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from clinic.lib.phones import mask_phone
 from clinic.models import Patient
 
 
@@ -101,3 +102,22 @@ class MessageStatusEvent(models.Model):
 
     def __str__(self):
         return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class OptedOutNumber(models.Model):
+    """A number that texted STOP while it belonged to no patient.
+
+    Kept so that a patient created later with this number (FHIR API, portal) is not
+    texted despite that STOP: message_send refuses it and moves the opt-out onto the
+    patient. START or UNSTOP from the number removes it.
+    """
+
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164")
+    at = models.DateTimeField("opted out at", default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "opted-out number"
+
+    def __str__(self):
+        return f"{mask_phone(self.phone)} opted out {self.at:%Y-%m-%d %H:%M}"

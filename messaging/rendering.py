@@ -1,5 +1,7 @@
 """SMS text: rendering templates/sms/<language>/<name>.txt and measuring segments."""
 
+import unicodedata
+
 from django.conf import settings
 from django.template import Context, Engine
 from django.utils import translation
@@ -8,6 +10,7 @@ LANGUAGES = ("en", "es")
 TEMPLATE_NAMES = (
     "offer", "confirmation", "already_filled", "offer_expired", "declined", "offer_closed",
     "nothing_to_answer", "unclear_reply", "opt_out", "opt_in", "help", "unknown_number",
+    "offer_closed_off_waitlist",
 )
 
 _engine: Engine | None = None
@@ -35,6 +38,8 @@ def sms_render(*, template: str, language: str, context: dict | None = None) -> 
         "clinic_name": settings.CLINIC_NAME,
         "clinic_phone": settings.CLINIC_PHONE,
     }
+    full_context = {key: sms_plain(value) if isinstance(value, str) else value
+                    for key, value in full_context.items()}
     with translation.override(language):
         text = _sms_engine().get_template(f"sms/{language}/{template}.txt").render(
             Context(full_context, autoescape=False)
@@ -49,6 +54,30 @@ GSM7_BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+# Typographic punctuation that EHRs and word processors put into names ("O’Neil").
+PLAIN_PUNCTUATION = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"',
+                                   "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+
+
+def sms_plain(text: str) -> str:
+    """`text` spelled in the GSM-7 alphabet where it can be: María -> Maria, Núñez ->
+    Nuñez (ñ, é and ü are GSM-7 and stay). One letter outside GSM-7 would turn the whole
+    SMS into UCS-2, 70 characters a segment instead of 160, so an offer to María would
+    cost three segments. Letters with no plain spelling (another script) stay as they are.
+    """
+    text = text.translate(PLAIN_PUNCTUATION)
+    if sms_is_gsm7(text):
+        return text
+    plain = []
+    for ch in text:
+        if not sms_is_gsm7(ch):
+            bare = "".join(part for part in unicodedata.normalize("NFKD", ch)
+                           if not unicodedata.combining(part))
+            ch = bare if bare and sms_is_gsm7(bare) else ch
+        plain.append(ch)
+    return "".join(plain)
 
 
 def sms_is_gsm7(text: str) -> bool:

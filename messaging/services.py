@@ -14,7 +14,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 from django.utils import timezone
@@ -30,7 +30,7 @@ from messaging.backends import (
     get_backend,
 )
 from messaging.intents import Intent, understand
-from messaging.models import Message, MessageStatusEvent
+from messaging.models import Message, MessageStatusEvent, OptedOutNumber
 from messaging.rendering import sms_render
 
 logger = logging.getLogger(__name__)
@@ -81,12 +81,17 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
     """Render templates/sms/<patient's language>/<template>.txt with `context` (plus the
     clinic's name and phone), record an outbound Message (status queued, linked to the
     patient and offer) and hand it to the SMS backend after commit (a Celery task with
-    retries). Returns None, recording nothing sendable, when the patient has opted out or
-    their number is flagged invalid (except for the opt-out confirmation itself).
+    retries). Returns None, recording nothing sendable, when the patient has opted out (or
+    their number did, before it was theirs) or their number is flagged invalid (except for
+    the opt-out confirmation itself).
     """
     # Read the flags fresh: a STOP may have arrived since the caller loaded the patient.
-    opted_out_at, invalid_at = Patient.objects.filter(pk=patient.pk).values_list(
-        "sms_opted_out_at", "phone_invalid_at").get()
+    opted_out_at, invalid_at, number_opted_out = Patient.objects.filter(
+        pk=patient.pk).annotate(number_opted_out=_number_opted_out()).values_list(
+        "sms_opted_out_at", "phone_invalid_at", "number_opted_out").get()
+    if number_opted_out and opted_out_at is None:
+        _patient_take_number_opt_out(patient)
+        opted_out_at = patient.sms_opted_out_at
     if invalid_at or (opted_out_at and template != OPT_OUT_TEMPLATE):
         logger.info("SMS %s to patient %s not sent: %s", template, patient.pk,
                     "number flagged invalid" if invalid_at else "patient opted out")
@@ -96,7 +101,7 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
     with transaction.atomic():
         message = Message.objects.create(
             direction=Message.Direction.OUT,
-            from_number=settings.TWILIO_FROM_NUMBER,
+            from_number=clinic_sms_number(),
             to_number=patient.phone,
             body=body,
             kind=template,
@@ -111,6 +116,22 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
     logger.info("SMS %s queued as message %s for patient %s", template, message.pk,
                 patient.pk)
     return message
+
+
+# Twilio's documented always-valid test sender: E.164 for the log when neither
+# TWILIO_FROM_NUMBER nor CLINIC_PHONE is a usable number (a console-only setup).
+FALLBACK_FROM_NUMBER = "+15005550006"
+
+
+def clinic_sms_number() -> str:
+    """The number our texts come from, in E.164 for the message log (CONTRACT.md):
+    TWILIO_FROM_NUMBER, else (console backend) the clinic's own phone."""
+    if settings.TWILIO_FROM_NUMBER:
+        return settings.TWILIO_FROM_NUMBER
+    try:
+        return phone_to_e164(settings.CLINIC_PHONE)
+    except InvalidPhoneNumber:
+        return FALLBACK_FROM_NUMBER
 
 
 def _queue_delivery(message_id: int) -> None:
@@ -171,11 +192,20 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
             _patient_apply_error(patient, exc.code)
         return Status.FAILED
 
+    handed_over_at = timezone.now()
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=result.status, twilio_sid=result.sid, sent_at=timezone.now(),
+        updated = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
+            status=result.status, twilio_sid=result.sid, sent_at=handed_over_at,
             error_code="", error_message="", updated_at=timezone.now())
-        MessageStatusEvent.objects.create(message=message, status=result.status)
+        if updated:
+            # Not when a status callback got here first (it found the message by the id in
+            # its URL and moved it on): its history must not go back to "accepted".
+            MessageStatusEvent.objects.create(message=message, status=result.status)
+        # Users of the channel time things from here (an offer's hold starts now, not when
+        # the offer was made: the text may have waited out a Twilio outage). Robust: the
+        # text is out whatever a listener does, and the offer sweep catches a missed one.
+        transaction.on_commit(partial(hooks.message_handed_over.send, sender=Message,
+                                      message=message, at=handed_over_at), robust=True)
     logger.info("Message %s handed over (%s)", message.pk, result.status)
     return result.status
 
@@ -289,17 +319,34 @@ def messages_requeue_lost() -> int:
 # --- Delivery status ----------------------------------------------------------------
 
 
-def message_status_record(*, sid: str, status: str, error_code: str = "") -> Message | None:
+def message_status_record(*, sid: str, status: str, error_code: str = "",
+                          message_id: int | None = None) -> Message | None:
     """A Twilio status callback: keep it in the history, move the status only forward.
 
-    Returns the message, or None when the SID is not one of ours.
+    `message_id` comes from the callback URL: Twilio may call back before the worker has
+    saved the SID (a fast "failed"), and then the message is found by its id and the SID
+    is saved here. Returns the message, or None when it is not one of ours.
     """
     status = (status or "").strip().lower()
     error_code = (error_code or "").strip()[:10]
     new_status = TWILIO_STATUSES.get(status)
     with transaction.atomic():
-        message = (Message.objects.select_for_update(of=("self",)).select_related("patient")
-                   .filter(twilio_sid=sid, direction=Message.Direction.OUT).first())
+        outbound = (Message.objects.select_for_update(of=("self",)).select_related("patient")
+                    .filter(direction=Message.Direction.OUT))
+        message = outbound.filter(twilio_sid=sid).first()
+        if message is None and message_id is not None:
+            # Only a message still without a SID: one with another SID is another send.
+            message = outbound.filter(pk=message_id, twilio_sid__isnull=True).first()
+            if message is not None:
+                message.twilio_sid = sid
+                fields = ["twilio_sid", "updated_at"]
+                if message.status == Status.SENDING:
+                    # Twilio has it, so it was handed over; the worker's own record of
+                    # that (conditional on "sending") will find the status moved on.
+                    message.sent_at = message.sent_at or timezone.now()
+                    message.error_code = message.error_message = ""
+                    fields += ["sent_at", "error_code", "error_message"]
+                message.save(update_fields=fields)
         if message is None:
             logger.info("Status %r for an unknown message SID", status)
             return None
@@ -353,6 +400,40 @@ def patient_opt_in(*, patient: Patient, reason: str) -> bool:
     return True
 
 
+def number_opt_out(*, phone: str) -> bool:
+    """A STOP from a number that belongs to no patient: remember it (see OptedOutNumber).
+    True if this call stored it (not already)."""
+    _, created = OptedOutNumber.objects.get_or_create(phone=phone)
+    if created:
+        logger.info("Number %s, no patient's, opted out of SMS", mask_phone(phone))
+    return created
+
+
+def number_opt_in(*, phone: str) -> bool:
+    """START/UNSTOP from a number that opted out while it belonged to no patient."""
+    deleted, _ = OptedOutNumber.objects.filter(phone=phone).delete()
+    if deleted:
+        logger.info("Number %s opted back in to SMS", mask_phone(phone))
+    return bool(deleted)
+
+
+def _number_opted_out() -> Exists:
+    """For annotating a Patient query: did their number text STOP before it was theirs?
+    Read with the patient, so the busy paths pay no extra statement."""
+    return Exists(OptedOutNumber.objects.filter(phone=OuterRef("phone")))
+
+
+def _patient_take_number_opt_out(patient: Patient) -> None:
+    """The patient's number texted STOP before it was theirs (the patient was created
+    later, through the FHIR API or the portal): the opt-out becomes the patient's, so the
+    front desk sees it and START works as for anyone."""
+    with transaction.atomic():
+        # Both steps are harmless to repeat, so two of these at once need no lock.
+        patient_opt_out(patient=patient,
+                        reason="Texted STOP from this number before being a patient")
+        OptedOutNumber.objects.filter(phone=patient.phone).delete()
+
+
 def patient_flag_invalid_phone(*, patient: Patient, reason: str) -> bool:
     with transaction.atomic():
         locked = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -379,10 +460,12 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
     sender = _as_e164(from_number)
     intent = understand(body)
     with transaction.atomic():
-        patient = Patient.objects.filter(phone=sender).first()
+        patient = (Patient.objects.filter(phone=sender)
+                   .annotate(number_opted_out=_number_opted_out()).first())
+        ours = _as_e164(to_number) if to_number else clinic_sms_number()
         inbound = Message(
             direction=Message.Direction.IN, from_number=sender[:20],
-            to_number=(to_number or "")[:20], body=body or "", kind=str(intent),
+            to_number=ours[:20], body=body or "", kind=str(intent),
             twilio_sid=sid or None, status=Status.RECEIVED, patient=patient,
         )
         if not _insert_unless_known(inbound):
@@ -403,7 +486,7 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
         # The reply leaves in the webhook's TwiML answer; Twilio takes it from there.
         reply_status = Status.ACCEPTED if settings.SMS_BACKEND == "twilio" else Status.SENT
         Message.objects.create(
-            direction=Message.Direction.OUT, from_number=(to_number or "")[:20],
+            direction=Message.Direction.OUT, from_number=ours[:20],
             to_number=sender[:20], body=text, kind=answer.template, status=reply_status,
             patient=patient, offer_id=answer.offer_id, sent_at=timezone.now(),
         )
@@ -440,8 +523,9 @@ def _insert_unless_known(message: Message) -> bool:
 def _inbound_answer(*, patient: Patient | None, intent: Intent,
                     inbound: Message) -> hooks.ReplyAnswer | None:
     if patient is None:
-        return hooks.ReplyAnswer(OPT_OUT_TEMPLATE if intent == Intent.OPT_OUT
-                                 else "unknown_number")
+        return _unknown_number_answer(phone=inbound.from_number, intent=intent)
+    if patient.number_opted_out and patient.sms_opted_out_at is None:
+        _patient_take_number_opt_out(patient)
     if intent == Intent.OPT_OUT:
         # One confirmation; a repeated STOP gets silence.
         opted_out = patient_opt_out(patient=patient, reason="Patient texted STOP")
@@ -459,6 +543,18 @@ def _inbound_answer(*, patient: Patient | None, intent: Intent,
             return hooks.ReplyAnswer("nothing_to_answer")
         return handler(patient=patient, intent=str(intent), message=inbound)
     return hooks.ReplyAnswer("unclear_reply")
+
+
+def _unknown_number_answer(*, phone: str, intent: Intent) -> hooks.ReplyAnswer | None:
+    """A number that belongs to no patient: its STOP is stored for whoever gets the
+    number later and confirmed once; after it, silence until START."""
+    if intent == Intent.OPT_OUT:
+        return hooks.ReplyAnswer(OPT_OUT_TEMPLATE) if number_opt_out(phone=phone) else None
+    if intent == Intent.OPT_IN:
+        return hooks.ReplyAnswer("opt_in" if number_opt_in(phone=phone) else "unknown_number")
+    if OptedOutNumber.objects.filter(phone=phone).exists():
+        return None
+    return hooks.ReplyAnswer("unknown_number")
 
 
 def _as_e164(number: str) -> str:

@@ -10,15 +10,21 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from messaging.forms import InboundSmsForm, StatusCallbackForm, form_errors_text
+from messaging.forms import (
+    InboundSmsForm,
+    StatusCallbackForm,
+    form_errors_text,
+    message_id_from_query,
+)
 from messaging.services import inbound_handle, message_status_record
 
 logger = logging.getLogger(__name__)
 
 
 def twilio_signature_required(view):
-    """403 unless X-Twilio-Signature matches PUBLIC_BASE_URL + path, so a proxy in front
-    (which changes the scheme or host Django sees) does not break validation."""
+    """403 unless X-Twilio-Signature matches PUBLIC_BASE_URL + path (with the query
+    string, which Twilio signs too), so a proxy in front (which changes the scheme or
+    host Django sees) does not break validation."""
 
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
@@ -61,5 +67,6 @@ def status_callback(request):
                                       content_type="text/plain")
     data = form.cleaned_data
     message_status_record(sid=data["MessageSid"], status=data["MessageStatus"],
-                          error_code=data["ErrorCode"])
+                          error_code=data["ErrorCode"],
+                          message_id=message_id_from_query(request.GET))
     return HttpResponse(status=204)

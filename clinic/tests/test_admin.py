@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from clinic.demo import seed_demo
+from clinic.models import Patient
 from messaging.models import Message
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +22,11 @@ def test_changelist_loads(client, admin_user, app_label, model_name):
 
 
 # Logs are evidence: nobody adds to them by hand.
-READ_ONLY = {("messaging", "message"), ("axes", "accessattempt"), ("axes", "accessfailurelog"),
-             ("axes", "accesslog")}
+READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
+             ("messaging", "optedoutnumber"),
+             ("axes", "accessattempt"), ("axes", "accessfailurelog"),
+             ("axes", "accesslog"),
+             ("offers", "offer")}  # offers are made only by the engine
 
 
 @pytest.mark.parametrize(("app_label", "model_name"), MODELS)
@@ -73,3 +77,36 @@ def test_admin_is_closed_to_front_desk_staff(client, front_desk_user):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def patient_add_form(**fields):
+    return {"first_name": "Ana", "last_name": "Ruiz", "phone": "+1 312 555 0142",
+            "preferred_language": "es", "sms_opted_out_at_0": "", "sms_opted_out_at_1": "",
+            "phone_invalid_at_0": "", "phone_invalid_at_1": "", **fields}
+
+
+@pytest.mark.parametrize("typed", ["+1 312 555 0142", "(312) 555-0142", "312.555.0142"])
+def test_adding_a_patient_in_the_admin_stores_the_phone_in_e164(client, admin_user, typed):
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:clinic_patient_add"), patient_add_form(phone=typed))
+    assert response.status_code == 302
+    assert list(Patient.objects.values_list("phone", flat=True)) == ["+13125550142"]
+
+
+def test_a_patient_with_an_invalid_phone_is_refused_with_a_form_error(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:clinic_patient_add"),
+                           patient_add_form(phone="(312) 555-01"))
+    assert response.status_code == 200
+    assert "is not a valid phone number" in response.context["adminform"].form.errors["phone"][0]
+    assert not Patient.objects.exists()
+
+
+def test_a_spaced_number_of_a_known_patient_is_refused_as_a_duplicate(client, admin_user):
+    Patient.objects.create(first_name="Ana", phone="+13125550142")
+    client.force_login(admin_user)
+    response = client.post(reverse("admin:clinic_patient_add"),
+                           patient_add_form(phone="+1 312 555 0142"))
+    assert response.status_code == 200
+    assert "phone" in response.context["adminform"].form.errors
+    assert Patient.objects.count() == 1

@@ -11,6 +11,17 @@ OPT_OUT = [
     "I want to opt out", "no more texts please", "remove me from this list",
     "dejen de enviarme mensajes", "no me manden mensajes", "Para", "Cancelar",
     "yes stop",  # an opt-out anywhere wins: nobody gets booked by a STOP
+    "stop messaging me", "STOP ALL", "Stop all", "Don't. Stop!", "stop it now",
+    "No me envíen más mensajes", "no me envien mas mensajes", "No me manden nada",
+    "Paren", "paren por favor", "Basta", "BASTA!", "basta ya", "Ya basta",
+    "Paren de enviarme mensajes", "Pare",
+]
+# "stop" as a visit, or negated, is not a revocation: opting these patients out would
+# cost them the slot and every later text.
+NOT_AN_OPT_OUT = [
+    "Yes! I can stop by at 10", "No, I will stop by next week", "Don't stop",
+    "dont stop", "Do not stop", "I'll stop in tomorrow", "I can stop in", "Stop by?",
+    "I could stop over after work", "can I stop by at 3?",
 ]
 OPT_IN = ["START", "start", "Unstop", "UNSTOP", "Start.", "opt in", "comenzar"]
 HELP = ["HELP", "help", "Help?", "INFO", "info", "AYUDA", "ayuda", "Ayuda!", "información"]
@@ -18,7 +29,8 @@ YES = [
     "YES", "yes", "Yes!", "y", "Y", "YEP", "ok", "OK", "Okay", "SURE", "sure", "yes please",
     "Yes please!", "1", " 1 ", "\U0001f44d", "\U0001f44d\U0001f3fd", "SI", "si", "Sí", "SÍ",
     "sí, por favor", "Si gracias", "yes thank you", "Yes I will take it", "YES!!!",
-    "Yes, thanks so much", "claro que si",
+    "Yes, thanks so much", "claro que si", "si porfavor", "Sí porfavor", "si porfa",
+    "YEP", "yes please", "SÍ",
 ]
 NO = [
     "NO", "no", "No.", "N", "n", "no thanks", "No thank you", "Sorry, no", "2", "nope",
@@ -36,6 +48,11 @@ UNCLEAR = [
 @pytest.mark.parametrize("body", OPT_OUT)
 def test_opt_out_words_and_sentences(body):
     assert understand(body) == Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("body", NOT_AN_OPT_OUT)
+def test_stopping_by_or_dont_stop_never_opts_the_patient_out(body):
+    assert understand(body) != Intent.OPT_OUT
 
 
 @pytest.mark.parametrize("body", OPT_IN)

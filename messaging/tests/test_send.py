@@ -1,11 +1,12 @@
 import datetime as dt
 
 import pytest
+from django.test import override_settings
 
 from clinic.tests.factories import PatientFactory
 from messaging import hooks
 from messaging.models import Message
-from messaging.services import message_send
+from messaging.services import FALLBACK_FROM_NUMBER, inbound_handle, message_send
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +126,24 @@ def test_patient_opted_out_between_queue_and_send_is_suppressed(
 def test_unknown_template_is_refused(console_sms):
     with pytest.raises(ValueError, match="No SMS template"):
         message_send(patient=PatientFactory(), template="diagnosis")
+
+
+@pytest.mark.parametrize(("clinic_phone", "expected"), [
+    ("(312) 555-0100", "+13125550100"), ("+1 773 555 0199", "+17735550199"),
+    ("call the front desk", FALLBACK_FROM_NUMBER)])
+def test_console_backend_logs_the_clinics_number_in_e164_as_sender(
+        console_sms, django_capture_on_commit_callbacks, clinic_phone, expected):
+    patient = PatientFactory()
+
+    with override_settings(TWILIO_FROM_NUMBER="", CLINIC_PHONE=clinic_phone):
+        with django_capture_on_commit_callbacks(execute=True):
+            message = message_send(patient=patient, template="declined")
+        inbound_handle(from_number=patient.phone, to_number="", body="HELP", sid="SMfrom1")
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+    assert message.from_number == expected
+    inbound = Message.objects.get(direction="in")
+    answer = Message.objects.get(direction="out", kind="help")
+    assert inbound.to_number == expected
+    assert answer.from_number == expected

@@ -1,11 +1,14 @@
 """POST /twilio/status/: statuses only move forward; every report is kept with its time."""
 
+import json
+
 import pytest
+from twilio.request_validator import RequestValidator
 
 from clinic.tests.factories import PatientFactory
 from messaging.models import Message
 from messaging.services import message_send
-from messaging.tests.twilio_fakes import twilio_post
+from messaging.tests.twilio_fakes import AUTH_TOKEN, PUBLIC_BASE_URL, twilio_post
 from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +122,94 @@ def test_missing_field_is_a_400(client, sent_offer, missing):
 
     assert response.status_code == 400
     assert missing in response.content.decode()
+
+
+@pytest.fixture
+def twilio_calls_back_at_once(client, fake_twilio):
+    """Twilio reports a status before its answer to the send has reached our worker (a
+    fast "failed"): the callback is posted, to the StatusCallback URL the send asked for,
+    while the fake transport is still answering the create request."""
+    answer = fake_twilio.send
+    posted = []
+
+    def set_status(status, error_code=""):
+        def send(request, **kwargs):
+            response = answer(request, **kwargs)
+            url = fake_twilio.form(request)["StatusCallback"]
+            params = {"MessageSid": json.loads(response.content)["sid"],
+                      "MessageStatus": status, "ErrorCode": error_code}
+            posted.append(twilio_post(client, url.removeprefix(PUBLIC_BASE_URL), params))
+            return response
+
+        fake_twilio.send = send
+        return posted
+
+    return set_status
+
+
+def test_failed_callback_before_the_sid_is_saved_still_fails_the_message(
+        twilio_calls_back_at_once, signals_received, django_capture_on_commit_callbacks):
+    posted = twilio_calls_back_at_once("failed", "30003")
+    patient = PatientFactory()
+    offer = OfferFactory(entry__patient=patient)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message = message_send(patient=patient, template="declined", offer=offer)
+
+    [response] = posted
+    assert response.status_code == 204
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert message.error_code == "30003"
+    assert message.twilio_sid.startswith("SM")
+    assert message.sent_at is not None
+    assert message.status_events.filter(status="failed", error_code="30003").count() == 1
+    # The worker's late "accepted" does not rewind the history after the failure.
+    assert list(message.status_events.order_by("pk").values_list("status", flat=True)) == [
+        "sending", "failed"]
+    [failure] = signals_received["failed"]
+    assert failure["message"].pk == message.pk
+
+
+def test_delivered_callback_before_the_sid_is_saved_is_kept(
+        client, twilio_calls_back_at_once, django_capture_on_commit_callbacks):
+    twilio_calls_back_at_once("delivered")
+    patient = PatientFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message = message_send(patient=patient, template="declined")
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.DELIVERED
+    assert message.twilio_sid.startswith("SM")
+    assert message.sent_at is not None
+
+
+def test_callback_after_the_sid_is_saved_names_the_message_too(client, sent_offer):
+    response = twilio_post(client, f"{PATH}?m={sent_offer.pk}",
+                           {"MessageSid": sent_offer.twilio_sid,
+                            "MessageStatus": "delivered"})
+
+    assert response.status_code == 204
+    sent_offer.refresh_from_db()
+    assert sent_offer.status == Message.Status.DELIVERED
+
+
+def test_message_id_never_moves_a_message_that_has_another_sid(client, sent_offer):
+    response = twilio_post(client, f"{PATH}?m={sent_offer.pk}",
+                           {"MessageSid": "SM" + "e" * 32, "MessageStatus": "failed"})
+
+    assert response.status_code == 204
+    sent_offer.refresh_from_db()
+    assert sent_offer.status == Message.Status.ACCEPTED
+    assert sent_offer.twilio_sid != "SM" + "e" * 32
+
+
+def test_the_signature_covers_the_message_id_in_the_url(client, sent_offer):
+    params = {"MessageSid": "SM" + "d" * 32, "MessageStatus": "failed"}
+    signed_for_another = RequestValidator(AUTH_TOKEN).compute_signature(
+        f"{PUBLIC_BASE_URL}{PATH}?m={sent_offer.pk + 1}", params)
+    response = client.post(f"{PATH}?m={sent_offer.pk}", params,
+                           HTTP_X_TWILIO_SIGNATURE=signed_for_another)
+
+    assert response.status_code == 403

@@ -10,6 +10,7 @@ from messaging.rendering import (
     LANGUAGES,
     TEMPLATE_NAMES,
     sms_is_gsm7,
+    sms_plain,
     sms_render,
     sms_segments,
 )
@@ -79,6 +80,53 @@ def test_time_follows_clinic_time_zone_setting():
 def test_help_and_opt_out_give_the_clinic_phone(language):
     for template in ("help", "opt_out", "unknown_number"):
         assert "(312) 555-0100" in sms_render(template=template, language=language)
+
+
+# The offer has no room for the phone: one segment matters more there, and HELP gives it.
+WITHOUT_PHONE = {"offer", "offer_closed_off_waitlist"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", sorted(set(TEMPLATE_NAMES) - WITHOUT_PHONE))
+def test_every_answer_but_the_offer_gives_the_clinic_phone(template, language):
+    assert "(312) 555-0100" in sms_render(template=template, language=language,
+                                          context=CONTEXT)
+
+
+# The longest date the templates show: "Wed Sep 30, 12:20 PM", "30 de septiembre, ...".
+LONGEST_START = dt.datetime(2026, 9, 30, 17, 20, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_offer_to_a_patient_with_an_accented_name_stays_one_segment(language):
+    text = sms_render(template="offer", language=language, context={
+        **CONTEXT, "first_name": "María", "provider": "Dr. Sofía Núñez",
+        "start": LONGEST_START, "hold_minutes": 10})
+
+    assert sms_is_gsm7(text), text
+    assert sms_segments(text) == 1, f"{len(text)} characters: {text}"
+    assert "Maria" in text
+    assert "Dr. Sofia Nuñez" in text  # ñ is in GSM-7: it stays
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_confirmation_with_accented_names_and_clinic_stays_in_gsm7(language):
+    with override_settings(CLINIC_NAME="Clínica San José"):
+        text = sms_render(template="confirmation", language=language, context={
+            **CONTEXT, "first_name": "José", "provider": "Dr. Núñez"})
+
+    assert sms_is_gsm7(text), text
+    assert text.startswith("Clinica San José: ")  # é is in GSM-7
+    assert sms_segments(text) == 1
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("María", "Maria"), ("Sofía", "Sofia"), ("José", "José"), ("Núñez", "Nuñez"),
+    ("Inés Ibáñez", "Inés Ibañez"), ("Zoë", "Zoe"), ("François", "Francois"),
+    ("O\u2019Neil", "O'Neil"), ("Müller", "Müller"), ("Łukasz", "Łukasz"), ("李", "李"),
+])
+def test_names_are_spelled_in_gsm7_where_they_can_be(name, expected):
+    assert sms_plain(name) == expected
 
 
 def test_opt_out_words_are_offered_in_each_language():

@@ -58,7 +58,8 @@ def test_message_goes_to_twilios_messages_api_with_a_status_callback(fake_twilio
     assert form["To"] == "+13125550142"
     assert form["From"] == FROM_NUMBER
     assert form["Body"] == message.body
-    assert form["StatusCallback"] == "https://clinic.example.org/twilio/status/"
+    assert form["StatusCallback"] == (
+        f"https://clinic.example.org/twilio/status/?m={message.pk}")
     assert message.status == Message.Status.ACCEPTED
     assert message.twilio_sid.startswith("SM")
     assert message.attempts == 1
