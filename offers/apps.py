@@ -10,6 +10,14 @@ class OffersConfig(AppConfig):
         from offers import replies
 
         hooks.register_reply_handler(replies.handle_reply)
+        hooks.message_handed_over.connect(replies.on_message_handed_over,
+                                          dispatch_uid="offers-handed-over")
         hooks.message_failed.connect(replies.on_message_failed, dispatch_uid="offers-failed")
         hooks.patient_opted_out.connect(replies.on_patient_opted_out,
                                         dispatch_uid="offers-opted-out")
+
+        from offers import waitlist_events
+        from waitlist import signals as waitlist_signals
+
+        waitlist_signals.entry_removed.connect(waitlist_events.on_entry_removed,
+                                               dispatch_uid="offers-entry-removed")

@@ -123,8 +123,9 @@ class Offer(models.Model):
                 condition=Q(status__in=["pending", "sent"]),
                 name="one_live_offer_per_patient",
             ),
-            # Nobody is offered the same slot twice.
-            models.UniqueConstraint(fields=["slot", "entry"], name="one_offer_per_slot_and_entry"),
+            # Nobody is offered the same slot twice, even a patient with two entries.
+            models.UniqueConstraint(fields=["slot", "patient"],
+                                    name="one_offer_per_slot_and_patient"),
         ]
 
     def __str__(self):

@@ -1,5 +1,6 @@
 """What the SMS channel hands the offer engine: a patient's YES or NO, and the news that
-an offer's message failed or a patient opted out. Connected in OffersConfig.ready()."""
+an offer's message left for the patient, failed, or a patient opted out. Connected in
+OffersConfig.ready()."""
 
 import logging
 
@@ -13,6 +14,8 @@ TEMPLATES = {
     Outcome.BOOKED: "confirmation",
     Outcome.ALREADY_BOOKED: "confirmation",
     Outcome.FILLED: "already_filled",
+    Outcome.GONE: "offer_closed",
+    Outcome.OFF_WAITLIST: "offer_closed_off_waitlist",
     Outcome.EXPIRED: "offer_expired",
     Outcome.DECLINED: "declined",
     Outcome.NOTHING: "nothing_to_answer",
@@ -32,8 +35,16 @@ def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer:
     if result.outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
         context = {"first_name": patient.first_name, "start": offer.slot.start,
                    "provider": offer.slot.provider.name}
+    elif result.outcome in (Outcome.GONE, Outcome.OFF_WAITLIST):
+        context = {"start": offer.slot.start}
     return ReplyAnswer(template=TEMPLATES[result.outcome], context=context,
                        offer_id=offer.pk if offer is not None else None)
+
+
+def on_message_handed_over(sender, *, message, at=None, **kwargs) -> None:
+    """An offer's text left for the patient: its hold starts now, not when it was made."""
+    if message.offer_id and message.kind == "offer":
+        services.offer_start_hold(offer_id=message.offer_id, at=at)
 
 
 def on_message_failed(sender, *, message, permanent=True, error_code="", **kwargs) -> None:

@@ -13,13 +13,14 @@ from waitlist.selectors import entries_matching
 def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
     """Waitlist entries that may be offered `slot` now, best first (annotated `score`).
 
-    On top of the waitlist's matching: the patient holds no other live offer, and this
-    entry was never offered this slot.
+    On top of the waitlist's matching: the patient holds no other live offer, and the
+    patient was never offered this slot (through any of their entries: a patient waiting
+    twice must not be asked again after saying NO).
     """
     live_elsewhere = Offer.objects.filter(
         patient_id=OuterRef("patient_id"), status__in=Offer.LIVE_STATUSES
     )
-    offered_this_slot = Offer.objects.filter(slot_id=slot.pk, entry_id=OuterRef("pk"))
+    offered_this_slot = Offer.objects.filter(slot_id=slot.pk, patient_id=OuterRef("patient_id"))
     entries = entries_matching(
         provider=slot.provider,
         start=slot.start,
@@ -47,14 +48,14 @@ def patient_offer_to_answer(*, patient_id: int) -> Offer | None:
     (a patient has few offers), with the slot and its provider for the answer.
 
     "Live first, then the latest sent" is simply the newest: offers are created live
-    (sent, with their hold), a patient holds at most one live offer (a database
+    (waiting to send, then sent), a patient holds at most one live offer (a database
     constraint), and an offer never becomes live again, so no offer can be newer than a
     patient's live one. Ordering by id alone, instead of a CASE over the status, takes a
     third off the inbound webhook's time (see README, Performance)."""
     return (
         Offer.objects.filter(Q(status__in=Offer.LIVE_STATUSES) | Q(sent_at__isnull=False),
                              patient_id=patient_id)
-        .select_related("slot__provider")
+        .select_related("slot__provider", "entry")
         .order_by("-id")
         .first()
     )

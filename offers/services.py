@@ -12,13 +12,16 @@ import enum
 import logging
 import math
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from clinic.models import AppointmentType, Location, Patient, Provider
+from messaging.models import Message
 from messaging.services import message_send, messages_withdraw_unsent
 from offers.models import Offer, Slot
 from offers.selectors import (
@@ -37,7 +40,9 @@ class Outcome(enum.StrEnum):
 
     BOOKED = "booked"  # this YES took the slot
     ALREADY_BOOKED = "already_booked"  # a repeated YES from the winner
-    FILLED = "filled"  # someone else took it (or staff closed it)
+    FILLED = "filled"  # someone else took it (by SMS, or staff by phone)
+    GONE = "gone"  # no longer available, nobody took it: staff withdrew it, or it closed
+    OFF_WAITLIST = "off_waitlist"  # their waitlist entry stopped waiting, so the offer ended
     EXPIRED = "expired"  # the hold passed first
     DECLINED = "declined"
     NOTHING = "nothing"  # no offer this reply could be about
@@ -116,7 +121,9 @@ def _queue_next_batch(slot: Slot) -> None:
 
 
 def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None = None,
-             by=None) -> None:
+             by=None) -> bool:
+    """End (or accept) an offer. Returns whether the patient may have its text: False
+    when the offer text was still waiting to leave and was withdrawn."""
     offer.status = status
     if status in (Offer.Status.ACCEPTED, Offer.Status.DECLINED):
         offer.responded_at = at or timezone.now()
@@ -124,26 +131,39 @@ def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None =
     if status not in Offer.LIVE_STATUSES:
         # An offer text still waiting for Twilio (an outage) must not arrive after the
         # offer ended.
-        messages_withdraw_unsent(offer_id=offer.pk, kind="offer")
+        return not messages_withdraw_unsent(offer_id=offer.pk, kind="offer")
+    return True
+
+
+def _tell_offer_ended(offer: Offer, slot: Slot, *, template: str, text_reached: bool) -> None:
+    """Tell the patient their offer is no longer available, unless they never got it (its
+    text was withdrawn before it left): a notice about an offer never received would
+    only confuse."""
+    if text_reached:
+        message_send(patient=offer.patient, template=template,
+                     context={"start": slot.start}, offer=offer)
 
 
 def _supersede_live_offers(slot: Slot, reason: str, *, by=None) -> list[Offer]:
     """End every live offer of a slot that just closed, and tell those patients."""
     ended = []
     for offer in slot_live_offers(slot=slot).select_for_update().select_related("patient"):
-        _resolve(offer, Offer.Status.SUPERSEDED, reason, by=by)
-        message_send(patient=offer.patient, template="offer_closed",
-                     context={"start": slot.start}, offer=offer)
+        text_reached = _resolve(offer, Offer.Status.SUPERSEDED, reason, by=by)
+        _tell_offer_ended(offer, slot, template="offer_closed", text_reached=text_reached)
         ended.append(offer)
     return ended
 
 
 def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) -> Offer | None:
-    """Make one offer, marked sent with its hold, and text it (the SMS leaves after commit)."""
+    """Make one offer, waiting to send, and text it (the SMS leaves after commit).
+
+    Its hold starts only when the text is handed to the SMS provider (offer_start_hold):
+    a text held up by a Twilio outage still gives the patient the whole hold it promises.
+    """
     hold = settings.OFFER_HOLD_SECONDS
     offer = Offer(
         slot=slot, entry=entry, patient_id=entry.patient_id, batch=batch, score=entry.score,
-        status=Offer.Status.SENT, sent_at=at, hold_until=at + dt.timedelta(seconds=hold),
+        status=Offer.Status.PENDING, created_at=at,
     )
     try:
         # A savepoint: another slot's batch may have given this patient a live offer a
@@ -159,15 +179,14 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
             "first_name": entry.patient.first_name,
             "start": slot.start,
             "provider": slot.provider.name,
-            "hold_minutes": math.ceil(hold / 60),
+            # Rounded down: the text must never promise more time than the hold gives.
+            "hold_minutes": max(1, hold // 60),
         },
         offer=offer,
     )
     if message is None:
         _resolve(offer, Offer.Status.FAILED, "The patient cannot receive SMS")
         return None
-    # The hold's own expiry; the beat sweep catches it if this task is lost.
-    _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,), countdown=hold)
     return offer
 
 
@@ -300,10 +319,17 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
         raise ValidationError("This slot is already filled.")
     if slot.status == Slot.Status.WITHDRAWN:
         raise ValidationError("This slot was withdrawn.")
+    own_offer = None
     if entry is not None:
         entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
         if entry.status != WaitlistEntry.Status.ACTIVE:
             raise ValidationError({"entry": "That patient is no longer on the waitlist."})
+        # The patient may hold a live offer for this very slot (staff called them while
+        # it was out): it becomes their booking, not an "offer closed" text.
+        own_offer = (slot_live_offers(slot=slot).select_for_update().select_related("patient")
+                     .filter(patient_id=entry.patient_id).first())
+        if own_offer is not None:
+            _resolve(own_offer, Offer.Status.ACCEPTED, "Booked by phone", by=by)
     _supersede_live_offers(slot, "Slot filled by phone", by=by)
     slot.status = Slot.Status.FILLED
     slot.filled_via = Slot.FilledVia.PHONE
@@ -313,6 +339,15 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
     if entry is not None:
         entry.status = WaitlistEntry.Status.BOOKED
         _save(entry, f"Booked by phone into {slot}", by)
+        # A live offer of this entry for another slot must not wait out its hold. After
+        # commit, in its own transaction: that slot's lock must not be taken under this one.
+        transaction.on_commit(partial(entry_offers_end, entry_id=entry.pk,
+                                      reason="Patient booked by phone into another slot"),
+                              robust=True)
+    if own_offer is not None:
+        message_send(patient=own_offer.patient, template="confirmation", offer=own_offer,
+                     context={"first_name": own_offer.patient.first_name, "start": slot.start,
+                              "provider": slot.provider.name})
     return slot
 
 
@@ -341,14 +376,19 @@ def offer_claim(*, patient: Patient) -> ReplyResult:
         now = timezone.now()
         outcome = _yes_cannot_claim(offer, slot, now)
         if outcome is not None:
-            if outcome == Outcome.FILLED and offer.is_live:
+            if outcome == Outcome.OFF_WAITLIST and offer.is_live:
+                # The entry stopped waiting a moment ago and the waitlist's news
+                # (entry_offers_end) has not reached this offer yet.
+                _resolve(offer, Offer.Status.SUPERSEDED, "Patient left the waitlist")
+                _queue_next_batch(slot)
+            elif outcome in (Outcome.FILLED, Outcome.GONE) and offer.is_live:
                 # cannot happen while slots close their offers; be safe
                 _resolve(offer, Offer.Status.SUPERSEDED, "Slot closed")
             return ReplyResult(outcome, offer)
 
         # The offer is live.
-        if offer.patient.sms_opted_out_at or offer.entry.status != WaitlistEntry.Status.ACTIVE:
-            _resolve(offer, Offer.Status.SUPERSEDED, "Patient opted out or left the waitlist")
+        if offer.patient.sms_opted_out_at:
+            _resolve(offer, Offer.Status.SUPERSEDED, "Patient opted out")
             _queue_next_batch(slot)
             return ReplyResult(Outcome.NOTHING, offer)
         if offer.hold_until is not None and now >= offer.hold_until:
@@ -370,17 +410,39 @@ def offer_claim(*, patient: Patient) -> ReplyResult:
         return ReplyResult(Outcome.BOOKED, offer)
 
 
+def _booked_here(offer: Offer, slot: Slot) -> bool:
+    """The patient holds this slot: their YES took it, or staff booked their entry into it
+    by phone."""
+    return offer.status == Offer.Status.ACCEPTED or (
+        slot.status == Slot.Status.FILLED and slot.filled_entry_id == offer.entry_id)
+
+
+def _off_waitlist(offer: Offer, slot: Slot) -> bool:
+    """The offer's waitlist entry no longer waits (staff removed it, or it was booked into
+    another slot), so the answer must not say "you stay on our waitlist"."""
+    return (offer.entry.status != WaitlistEntry.Status.ACTIVE
+            and not _booked_here(offer, slot))
+
+
 def _yes_cannot_claim(offer: Offer, slot: Slot, now: dt.datetime) -> Outcome | None:
     """What a YES to `offer` comes to if it cannot take the slot; None if it may try.
-    Never None for an offer that is no longer live."""
-    if slot.start <= now or offer.status in (Offer.Status.DECLINED, Offer.Status.FAILED):
+    Never None for an offer that is no longer live. Each answer must be true: "someone
+    else took it" only when someone did, "you stay on our waitlist" only while the entry
+    waits."""
+    if _off_waitlist(offer, slot):
+        return Outcome.OFF_WAITLIST
+    booked_here = _booked_here(offer, slot)
+    if slot.start <= now or (not booked_here and offer.status in (Offer.Status.DECLINED,
+                                                                  Offer.Status.FAILED)):
         return Outcome.NOTHING
-    if offer.status == Offer.Status.ACCEPTED:
+    if booked_here:
         return Outcome.ALREADY_BOOKED
     if offer.status == Offer.Status.EXPIRED:
         return Outcome.EXPIRED
     if offer.status == Offer.Status.SUPERSEDED or slot.status != Slot.Status.OFFERING:
-        return Outcome.FILLED
+        # Superseded offers of a slot that is not filled were ended without anyone
+        # taking it: staff withdrew it, or it closed.
+        return Outcome.FILLED if slot.status == Slot.Status.FILLED else Outcome.GONE
     return None
 
 
@@ -388,17 +450,52 @@ def offer_decline(*, patient: Patient) -> ReplyResult:
     """A patient's NO: their live offer is declined (they stay on the waitlist), and the
     next batch goes out at once if this was the last offer out."""
     target = patient_offer_to_answer(patient_id=patient.pk)
-    if target is None or not target.is_live:
-        return ReplyResult(Outcome.NOTHING, target)
+    if target is None:
+        return ReplyResult(Outcome.NOTHING)
+    if not target.is_live:
+        outcome = Outcome.OFF_WAITLIST if _off_waitlist(target, target.slot) else Outcome.NOTHING
+        return ReplyResult(outcome, target)
     # No savepoint of its own: an error here fails the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
         slot = _lock_slot(target.slot_id)
-        offer = Offer.objects.select_for_update().get(pk=target.pk)
+        offer = Offer.objects.select_for_update().select_related("entry").get(pk=target.pk)
+        offer.slot = slot
+        if _off_waitlist(offer, slot):
+            if offer.is_live:
+                # The waitlist's news (entry_offers_end) has not reached this offer yet.
+                _resolve(offer, Offer.Status.SUPERSEDED, "Patient left the waitlist")
+                _queue_next_batch(slot)
+            return ReplyResult(Outcome.OFF_WAITLIST, offer)
         if not offer.is_live:
             return ReplyResult(Outcome.NOTHING, offer)
         _resolve(offer, Offer.Status.DECLINED, "Patient replied NO")
         _queue_next_batch(slot)
         return ReplyResult(Outcome.DECLINED, offer)
+
+
+def entry_offers_end(*, entry_id: int, reason: str = "Patient left the waitlist") -> int:
+    """A waitlist entry stopped waiting (staff removed it, or booked it by phone into
+    another slot): its live offer (at most one) is superseded, the patient is told it is
+    no longer available, and its slot moves on at once instead of stalling until the
+    hold ends. Returns how many ended.
+
+    Runs after the change committed (waitlist's entry_removed signal, or
+    slot_mark_filled_by_phone), in its own transaction, slot lock first as everywhere."""
+    ended = 0
+    live = Offer.objects.filter(entry_id=entry_id, status__in=Offer.LIVE_STATUSES)
+    for offer_id, slot_id in live.values_list("pk", "slot_id"):
+        with transaction.atomic():
+            slot = _lock_slot(slot_id)
+            offer = (Offer.objects.select_for_update().select_related("entry", "patient")
+                     .get(pk=offer_id))
+            if not offer.is_live or offer.entry.status == WaitlistEntry.Status.ACTIVE:
+                continue
+            text_reached = _resolve(offer, Offer.Status.SUPERSEDED, reason)
+            _tell_offer_ended(offer, slot, template="offer_closed_off_waitlist",
+                              text_reached=text_reached)
+            _queue_next_batch(slot)
+            ended += 1
+    return ended
 
 
 def offer_fail(*, offer_id: int, reason: str) -> bool:
@@ -432,7 +529,109 @@ def patient_offers_release(*, patient_id: int, reason: str) -> int:
     return released
 
 
-# --- expiry -------------------------------------------------------------------------
+# --- holds and expiry ---------------------------------------------------------------
+
+# An offer whose text has not been handed to the SMS provider this long after it was
+# made is given up: messaging's retries (30 s doubling to 8 min, 15.5 min in all) are
+# over by then, and messaging treats a message untouched for as long as lost
+# (messaging.services.LOST_RETRY_AFTER, also 20 minutes).
+OFFER_UNSENT_GIVE_UP_AFTER = dt.timedelta(minutes=20)
+
+
+def offer_start_hold(*, offer_id: int, at: dt.datetime | None = None) -> bool:
+    """The offer's text was handed to the SMS provider at `at` (default now): the offer
+    is sent, its hold runs OFFER_HOLD_SECONDS from then, and its expiry is scheduled.
+
+    True if this call started the hold. An offer no longer waiting to send (it ended
+    meanwhile, or its hold already started) is left as it is: a late or repeated
+    hand-over never revives an offer."""
+    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
+    if slot_id is None:
+        return False
+    with transaction.atomic():
+        _lock_slot(slot_id)
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        if offer.status != Offer.Status.PENDING:
+            return False
+        at = at or timezone.now()
+        offer.status = Offer.Status.SENT
+        offer.sent_at = at
+        offer.hold_until = at + dt.timedelta(seconds=settings.OFFER_HOLD_SECONDS)
+        _save(offer, "Offer text handed to the SMS provider; hold started")
+        # The hold's own expiry; the beat sweep catches it if this task is lost.
+        countdown = math.ceil(max((offer.hold_until - timezone.now()).total_seconds(), 0))
+        _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,),
+                                                                countdown=countdown)
+        return True
+
+
+def offer_give_up_unsent(*, offer_id: int, at: dt.datetime | None = None,
+                         skip_locked: bool = False) -> bool:
+    """Fail an offer whose text never left (see _offers_unsent_due), so its slot moves on
+    to the next batch; True if this call failed it. Checked again under the locks: a
+    text handed over meanwhile keeps its offer."""
+    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
+    if slot_id is None:
+        return False
+    at = at or timezone.now()
+    with transaction.atomic():
+        slot = _lock_slot(slot_id, skip_locked=skip_locked)
+        if slot is None:
+            return False
+        if not _offers_unsent_due(at).filter(pk=offer_id).exists():
+            return False
+        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        if offer.status != Offer.Status.PENDING:
+            return False
+        if _too_late_to_offer(slot, at):
+            reason = "The offer text had not gone out when the slot came too close to start"
+        else:
+            minutes = int(OFFER_UNSENT_GIVE_UP_AFTER.total_seconds() // 60)
+            reason = f"The offer text had not gone out {minutes} minutes after the offer"
+        _resolve(offer, Offer.Status.FAILED, reason)
+        _queue_next_batch(slot)
+        return True
+
+
+def _offer_texts() -> QuerySet:
+    """The offer text(s) of the offer in the outer query."""
+    return Message.objects.filter(offer_id=OuterRef("pk"), kind="offer",
+                                  direction=Message.Direction.OUT)
+
+
+def _offers_unsent_due(at: dt.datetime) -> QuerySet:
+    """Offers still waiting to send that should be given up at `at`: their slot is too
+    close to start to be offered by SMS, or their text has been stuck too long. Not while
+    the text is being handed over (it may yet arrive; a worker that died mid-call is
+    settled by messaging's messages_reconcile_stuck, which fails the message and so the
+    offer), nor once it was (offers_start_missed_holds starts that hold)."""
+    lead = dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES)
+    leaving = _offer_texts().filter(Q(status=Message.Status.SENDING) | Q(sent_at__isnull=False))
+    return Offer.objects.filter(
+        Q(slot__start__lt=at + lead) | Q(created_at__lte=at - OFFER_UNSENT_GIVE_UP_AFTER),
+        status=Offer.Status.PENDING,
+    ).filter(~Exists(leaving))
+
+
+def offers_start_missed_holds() -> int:
+    """The beat sweep: offers whose text was handed over but still wait to send (the
+    hand-over's handler failed, e.g. on a busy database) start their hold from the
+    hand-over, so the patient gets exactly the hold the text promised. Returns how many."""
+    handed_over_at = _offer_texts().filter(sent_at__isnull=False).order_by("sent_at")
+    due = (Offer.objects.filter(status=Offer.Status.PENDING)
+           .annotate(handed_over_at=Subquery(handed_over_at.values("sent_at")[:1]))
+           .filter(handed_over_at__isnull=False)
+           .values_list("pk", "handed_over_at")[:1000])
+    return sum(offer_start_hold(offer_id=offer_id, at=at) for offer_id, at in list(due))
+
+
+def offers_give_up_unsent() -> int:
+    """The beat sweep: fail the offers whose text never left (_offers_unsent_due); returns
+    how many. Like offers_expire_due, it skips slots another worker is busy with."""
+    now = timezone.now()
+    due = _offers_unsent_due(now).order_by("created_at").values_list("pk", flat=True)[:1000]
+    return sum(offer_give_up_unsent(offer_id=offer_id, at=now, skip_locked=True)
+               for offer_id in list(due))
 
 
 def offer_expire(*, offer_id: int, skip_locked: bool = False) -> bool:

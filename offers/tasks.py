@@ -33,11 +33,15 @@ def offer_expire_at_hold_end(offer_id: int) -> bool:
 
 @shared_task(acks_late=True)
 def offers_sweep() -> dict:
-    """Every OFFER_SWEEP_SECONDS: expire holds a countdown task missed, and resume
-    slots waiting for a batch (after SMS hours reopen, or a lost task: this is also how
-    a slot recorded while the broker was down starts offering once it is back)."""
+    """Every OFFER_SWEEP_SECONDS: expire holds a countdown task missed, start holds
+    whose hand-over was missed, give up offers whose text never left (so their slots do
+    not stall), and resume slots waiting for a batch (after SMS hours reopen, or a lost
+    task: this is also how a slot recorded while the broker was down starts offering
+    once it is back)."""
     result = {
         "expired": services.offers_expire_due(),
+        "holds_started": services.offers_start_missed_holds(),
+        "unsent_failed": services.offers_give_up_unsent(),
         "batches": services.slots_resume(),
         # The SMS channel's own reconciliation: messages whose worker died mid-send fail
         # (never resent; their offers move on), and messages whose task was never queued

@@ -16,7 +16,13 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["patient"]
     filter_horizontal = ["providers"]
     list_select_related = ["patient", "appointment_type"]
-    readonly_fields = ["updated_at", "score_explained"]
+    # A patient's place in line (urgent, boost) and leaving the list change only in the
+    # portal, where a reason is required and kept, and where removing an entry also ends
+    # its live offer so the slot moves on. The admin is for audit review.
+    readonly_fields = ["status", "urgent", "boost", "updated_at", "score_explained"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def get_queryset(self, request):
         # The score is computed by the database at query time, as the engine ranks.

@@ -6,12 +6,14 @@ through HistoryRequestMiddleware, or `changed_by`), when, what changed, and the 
 
 import datetime as dt
 from collections.abc import Iterable
+from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from simple_history.utils import update_change_reason
 
 from clinic.models import AppointmentType, Location, Patient, Provider
+from waitlist import signals
 from waitlist.models import WaitlistEntry
 
 PRIORITY_FIELDS = ("urgent", "boost")
@@ -54,8 +56,11 @@ def entry_add(
     providers = list(providers)
     if not any_provider and not providers:
         raise ValidationError({"providers": "Choose at least one provider, or any provider."})
-    _check_priority_change(urgent=urgent, boost=boost, by=by,
-                           reason=reason or "Added with priority")
+    # Staff must say why (kept in the audit trail); the EHR's priority (by=None) comes
+    # without a reason of its own.
+    if by is None and not reason.strip() and (urgent or boost):
+        reason = f"Added with priority by {WaitlistEntry.Source(source).label}"
+    _check_priority_change(urgent=urgent, boost=boost, by=by, reason=reason)
     entry = WaitlistEntry(
         patient=patient, any_provider=any_provider, appointment_type=appointment_type,
         location=location, earliest_date=earliest_date, latest_date=latest_date,
@@ -64,7 +69,7 @@ def entry_add(
         ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value,
     )
     entry.full_clean(exclude=["patient", "added_by"])
-    entry._change_reason = reason or "Added to the waitlist"
+    entry._change_reason = reason.strip() or "Added to the waitlist"
     entry.save()
     if providers and not any_provider:
         entry.providers.set(providers)
@@ -101,13 +106,22 @@ def entry_update(*, entry: WaitlistEntry, by=None, reason: str = "", **changes) 
 def entry_remove(*, entry: WaitlistEntry, by=None, reason: str = "") -> WaitlistEntry:
     """Take a patient off the waitlist (kept, with status removed, for the audit trail).
 
-    A live offer of theirs is left to the offer engine, which refuses claims from entries
-    that are no longer active.
+    After commit, `entry_removed` tells the offer engine, which ends a live offer of this
+    entry so its slot moves on (the engine's own locks, after this row lock is released).
     """
     entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
     if entry.status == WaitlistEntry.Status.REMOVED:
         return entry
+    if entry.status == WaitlistEntry.Status.BOOKED:
+        # Booked a moment ago (a YES, or staff by phone): "removed" would hide the booking,
+        # e.g. from the EHR's write-back.
+        raise ValidationError("This patient was booked into a slot, so they are no longer "
+                              "on the waitlist.")
     entry.status = WaitlistEntry.Status.REMOVED
     entry.save(update_fields=["status", "updated_at"])
     update_change_reason(entry, reason or "Removed from the waitlist")
+    # robust: the removal is committed whatever a listener does; an offer left live by a
+    # failed listener still ends at its hold, and a YES to it is refused.
+    transaction.on_commit(partial(signals.entry_removed.send, sender=WaitlistEntry,
+                                  entry=entry), robust=True)
     return entry

@@ -105,7 +105,12 @@ def entry_remove(request, entry_id):
     entry = get_object_or_404(WaitlistEntry.objects.select_related("patient"), pk=entry_id)
     form = RemoveForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.entry_remove(entry=entry, by=request.user, reason=form.cleaned_data["reason"])
-        messages.success(request, f"{entry.patient} was taken off the waitlist.")
-        return redirect("waitlist:list")
+        try:
+            services.entry_remove(entry=entry, by=request.user,
+                                  reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, f"{entry.patient} was taken off the waitlist.")
+            return redirect("waitlist:list")
     return render(request, "waitlist/entry_remove.html", {"form": form, "entry": entry})

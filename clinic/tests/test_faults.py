@@ -93,7 +93,10 @@ def test_offer_texts_queued_while_the_broker_is_down_go_out_once_it_is_back(monk
                          end=tomorrow_at(11) + dt.timedelta(minutes=20))
     message = Message.objects.get(kind="offer")
     assert message.status == Message.Status.QUEUED
-    assert Offer.objects.get(slot=slot).status == Offer.Status.SENT
+    offer = Offer.objects.get(slot=slot)
+    # Nothing has reached the patient, so no hold is running yet.
+    assert offer.status == Offer.Status.PENDING
+    assert offer.hold_until is None
 
     offers_sweep.delay()  # too soon: the task may merely be slow
     message.refresh_from_db()
@@ -105,6 +108,11 @@ def test_offer_texts_queued_while_the_broker_is_down_go_out_once_it_is_back(monk
     message.refresh_from_db()
     assert message.status == Message.Status.SENT
     assert message.attempts == 1
+    # The hold runs from the moment the text left.
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.SENT
+    assert offer.sent_at == message.sent_at
+    assert offer.hold_until == message.sent_at + dt.timedelta(minutes=7)
 
 
 class WorkerKilled(BaseException):
@@ -263,9 +271,10 @@ def test_twilio_down_longer_than_the_retries_fails_the_offer_and_the_next_patien
     assert "503" in trouble.last_error or "Gave up" in trouble.last_error
 
 
-def test_an_offer_text_stuck_behind_an_outage_is_never_sent_after_its_hold_ends(fake_twilio):
+def offer_held_up_by_an_outage(fake_twilio):
+    """A slot offered to `first` (then `second`) while Twilio answers 503 to the first
+    try: the offer text waits for its retry."""
     from messaging.selectors import send_trouble
-    from messaging.tasks import message_deliver
 
     first = WaitlistEntryFactory(added_at=timezone.now() - dt.timedelta(days=30))
     second = WaitlistEntryFactory()
@@ -276,17 +285,56 @@ def test_an_offer_text_stuck_behind_an_outage_is_never_sent_after_its_hold_ends(
     stuck = Message.objects.get(offer__entry=first)
     assert stuck.status == Message.Status.QUEUED
     assert send_trouble().retrying == 1
+    offer = Offer.objects.get(entry=first)
+    assert offer.status == Offer.Status.PENDING
+    assert offer.hold_until is None
+    return first, second, offer, stuck
 
-    # Seven minutes later Twilio is back, the hold is over before the retry's turn.
-    first_offer = Offer.objects.get(entry=first)
-    Offer.objects.filter(pk=first_offer.pk).update(
-        hold_until=timezone.now() - dt.timedelta(seconds=1))
-    offers_sweep.delay()
-    first_offer.refresh_from_db()
-    assert first_offer.status == Offer.Status.EXPIRED
+
+def test_an_offer_text_held_up_by_an_outage_gets_its_whole_hold_from_when_it_leaves(
+        fake_twilio):
+    from messaging.tasks import message_deliver
+
+    first, second, offer, stuck = offer_held_up_by_an_outage(fake_twilio)
+
+    # Seven minutes pass while Twilio is down. Nothing reached the patient, so nothing
+    # expires and nobody else is offered the slot meanwhile.
+    Offer.objects.filter(pk=offer.pk).update(created_at=timezone.now() - dt.timedelta(minutes=7))
+    result = offers_sweep.delay().get()
+    assert (result["expired"], result["unsent_failed"]) == (0, 0)
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.PENDING
+    assert not Offer.objects.filter(entry=second).exists()
+
+    # Twilio is back and the retry gets through: the seven minutes start now.
+    message_deliver.delay(stuck.pk)
+    stuck.refresh_from_db()
+    offer.refresh_from_db()
+    assert stuck.status == Message.Status.ACCEPTED
+    assert offer.status == Offer.Status.SENT
+    assert offer.sent_at == stuck.sent_at
+    assert offer.hold_until == stuck.sent_at + dt.timedelta(minutes=7)
+    assert offer.hold_until - timezone.now() > dt.timedelta(minutes=6)
+    assert [m["To"] for m in fake_twilio.sent] == [first.patient.phone] * 2
+    # The patient has the slot to themselves until then.
+    assert offers_sweep.delay().get()["expired"] == 0
+    assert not Offer.objects.filter(entry=second).exists()
+
+
+def test_an_offer_text_stuck_past_the_retries_is_given_up_and_never_sent_late(fake_twilio):
+    from messaging.tasks import message_deliver
+
+    first, second, offer, stuck = offer_held_up_by_an_outage(fake_twilio)
+
+    # Twenty minutes on the text has still not left (its retry was lost): the sweep gives
+    # the offer up and the next patient is offered the slot.
+    Offer.objects.filter(pk=offer.pk).update(created_at=timezone.now() - dt.timedelta(minutes=21))
+    assert offers_sweep.delay().get()["unsent_failed"] == 1
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.FAILED
     assert Offer.objects.get(entry=second).status == Offer.Status.SENT
 
-    # The scheduled retry finally runs: the stale offer is not texted.
+    # The lost retry finally runs: the stale offer is not texted.
     message_deliver.delay(stuck.pk)
     stuck.refresh_from_db()
     assert stuck.status == Message.Status.SUPPRESSED

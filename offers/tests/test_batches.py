@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.tests.factories import ProviderFactory
@@ -9,7 +10,8 @@ from messaging import hooks
 from messaging.models import Message
 from offers import services
 from offers.models import Offer, Slot
-from offers.tests.conftest import live, open_slot, waitlist
+from offers.tests.conftest import live, open_slot, slot_start, waitlist
+from offers.tests.factories import OfferFactory
 from waitlist.models import WaitlistEntry
 from waitlist.tests.factories import WaitlistEntryFactory
 
@@ -230,6 +232,98 @@ def test_staff_fill_by_phone_books_the_entry_and_ends_offers(provider, commit,
     assert slot.filled_entry_id == entries[3].pk
     assert WaitlistEntry.objects.get(pk=entries[3].pk).status == WaitlistEntry.Status.BOOKED
     assert live(slot) == []
+
+
+def test_filling_by_phone_with_a_patient_who_holds_an_offer_for_it_books_their_offer(
+        provider, commit, front_desk_user):
+    waitlist(3)
+    with commit():
+        slot = open_slot(provider)
+    mine, *others = live(slot)
+    with commit():
+        services.slot_mark_filled_by_phone(slot=slot, by=front_desk_user, entry=mine.entry)
+    mine.refresh_from_db()
+    assert mine.status == Offer.Status.ACCEPTED
+    assert mine.history.first().history_user == front_desk_user
+    # They get the confirmation, not "no longer available" for the slot they just took.
+    assert list(Message.objects.filter(patient=mine.patient, direction="out")
+                .values_list("kind", flat=True).order_by("pk")) == ["offer", "confirmation"]
+    assert "You're booked" in Message.objects.get(patient=mine.patient,
+                                                  kind="confirmation").body
+    assert {o.status for o in Offer.objects.filter(pk__in=[o.pk for o in others])} == {
+        Offer.Status.SUPERSEDED}
+    assert {m.patient_id for m in Message.objects.filter(kind="offer_closed")} == {
+        o.patient_id for o in others}
+    # Their YES, arriving late, is confirmed again; the others hear someone took it.
+    with commit():
+        assert services.offer_claim(patient=mine.patient).outcome == services.Outcome.ALREADY_BOOKED
+        assert services.offer_claim(patient=others[0].patient).outcome == services.Outcome.FILLED
+
+
+def test_booking_by_phone_ends_the_patients_live_offer_for_another_slot(
+        provider, commit, front_desk_user, settings):
+    settings.OFFER_BATCH_SIZE = 1
+    first, second, third = waitlist(3)
+    with commit():
+        elsewhere = open_slot(provider, start=slot_start(days=3))
+        slot = open_slot(provider)
+    [held] = live(elsewhere)
+    assert held.entry_id == first.pk
+    with commit():
+        services.slot_mark_filled_by_phone(slot=slot, by=front_desk_user, entry=first)
+    held.refresh_from_db()
+    assert held.status == Offer.Status.SUPERSEDED
+    assert held.history.first().history_change_reason.endswith(
+        "Patient booked by phone into another slot")
+    assert Message.objects.filter(patient=first.patient,
+                                  kind="offer_closed_off_waitlist").count() == 1
+    # That slot moved on at once.
+    assert [o.entry_id for o in live(elsewhere)] != []
+    assert first.pk not in [o.entry_id for o in live(elsewhere)]
+
+
+def test_the_offer_text_never_promises_more_minutes_than_the_hold(provider, commit, settings):
+    settings.OFFER_HOLD_SECONDS = 90
+    waitlist(1)
+    with commit():
+        slot = open_slot(provider)
+    assert "Reply YES in 1 min" in Message.objects.get(offer__slot=slot, kind="offer").body
+
+
+@pytest.mark.parametrize(("seconds", "minutes"), [(60, 1), (119, 1), (420, 7), (450, 7)])
+def test_hold_minutes_in_the_offer_text_are_rounded_down(provider, commit, settings,
+                                                         seconds, minutes):
+    settings.OFFER_HOLD_SECONDS = seconds
+    waitlist(1)
+    with commit():
+        slot = open_slot(provider)
+    body = Message.objects.get(offer__slot=slot, kind="offer").body
+    assert f"Reply YES in {minutes} min" in body
+
+
+def test_a_patient_waiting_twice_is_not_offered_a_slot_again_after_saying_no(provider, commit,
+                                                                             settings):
+    settings.OFFER_BATCH_SIZE = 1
+    first = WaitlistEntryFactory(boost=20)
+    WaitlistEntryFactory(patient=first.patient, boost=10)  # the same patient, again
+    other = WaitlistEntryFactory(boost=0)
+    with commit():
+        slot = open_slot(provider)
+    [offer] = live(slot)
+    assert offer.entry_id == first.pk
+    with commit():
+        services.offer_decline(patient=first.patient)
+    assert [o.patient_id for o in live(slot)] == [other.patient_id]
+    assert Offer.objects.filter(slot=slot, patient=first.patient).count() == 1
+
+
+def test_the_database_refuses_a_second_offer_of_one_slot_to_one_patient(provider):
+    first = WaitlistEntryFactory()
+    second = WaitlistEntryFactory(patient=first.patient)
+    slot = open_slot(provider)
+    OfferFactory(slot=slot, entry=first, status=Offer.Status.DECLINED)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OfferFactory(slot=slot, entry=second, status=Offer.Status.DECLINED)
 
 
 def test_staff_can_send_another_batch_without_waiting(provider, commit, front_desk_user):

@@ -2,10 +2,12 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message
+from messaging.rendering import sms_render
 from offers import services
 from offers.models import Offer, Slot
 from offers.replies import handle_reply
 from offers.tests.conftest import live, open_slot, pass_hold, waitlist
+from waitlist import services as waitlist_services
 from waitlist.models import WaitlistEntry
 from waitlist.tests.factories import WaitlistEntryFactory
 
@@ -108,23 +110,77 @@ def test_a_patient_who_opted_out_cannot_claim(offered, commit):
     assert slot.status == Slot.Status.OFFERING
 
 
-def test_an_entry_removed_from_the_waitlist_cannot_claim(offered, commit):
+def test_an_entry_removed_from_the_waitlist_cannot_claim_and_is_not_told_it_still_waits(
+        offered, commit):
     slot, offers, _ = offered
+    # Removed a moment ago: the waitlist's news has not reached the offer yet.
     WaitlistEntry.objects.filter(pk=offers[0].entry_id).update(status="removed")
     with commit():
-        result = services.offer_claim(patient=offers[0].patient)
-    assert result.outcome == services.Outcome.NOTHING
+        answer = handle_reply(patient=offers[0].patient, intent="yes")
+    assert answer.template == "offer_closed_off_waitlist"
+    assert answer.context == {"start": slot.start}
+    assert Offer.objects.get(pk=offers[0].pk).status == Offer.Status.SUPERSEDED
     slot.refresh_from_db()
     assert slot.status == Slot.Status.OFFERING
+    text = sms_render(template=answer.template, language="en", context=answer.context)
+    assert "no longer available" in text
+    assert "waitlist" not in text
 
 
-def test_a_yes_after_staff_withdrew_the_slot_is_told_it_is_gone(offered, commit,
-                                                                 front_desk_user):
+def test_a_yes_after_staff_withdrew_the_slot_is_told_it_is_no_longer_available(
+        offered, commit, front_desk_user):
     slot, offers, _ = offered
     with commit():
         services.slot_withdraw(slot=slot, by=front_desk_user)
         answer = handle_reply(patient=offers[0].patient, intent="yes")
-    assert answer.template == "already_filled"
+    # Nobody took it, so "someone else just took that appointment" would be false.
+    assert answer.template == "offer_closed"
+    assert answer.context == {"start": slot.start}
+    text = sms_render(template=answer.template, language="en", context=answer.context)
+    assert "is no longer available. You stay on our waitlist" in text
+    assert "someone else" not in text
+
+
+def test_a_yes_to_a_filled_slot_after_the_patient_left_the_waitlist_is_not_told_it_waits(
+        offered, commit, front_desk_user):
+    slot, offers, _ = offered
+    with commit():
+        handle_reply(patient=offers[0].patient, intent="yes")
+        waitlist_services.entry_remove(entry=offers[1].entry, by=front_desk_user, reason="Moved away")
+        answer = handle_reply(patient=offers[1].patient, intent="yes")
+        no = handle_reply(patient=offers[1].patient, intent="no")
+    assert answer.template == no.template == "offer_closed_off_waitlist"
+
+
+def test_removing_a_waitlist_entry_ends_its_live_offer_and_the_slot_moves_on(
+        provider, commit, front_desk_user, settings):
+    settings.OFFER_BATCH_SIZE = 1
+    first, second = waitlist(2)
+    with commit():
+        slot = open_slot(provider)
+    [offer] = live(slot)
+    assert offer.entry_id == first.pk
+    with commit():
+        waitlist_services.entry_remove(entry=first, by=front_desk_user, reason="Booked elsewhere")
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.SUPERSEDED
+    assert offer.history.first().history_change_reason.endswith("Patient left the waitlist")
+    told = Message.objects.get(patient=first.patient, kind="offer_closed_off_waitlist")
+    assert "is no longer available. Questions?" in told.body
+    # The next batch went out at once instead of waiting for the hold to end.
+    assert [o.entry_id for o in live(slot)] == [second.pk]
+    # A YES afterwards is answered truthfully too.
+    with commit():
+        answer = handle_reply(patient=first.patient, intent="yes")
+    assert answer.template == "offer_closed_off_waitlist"
+
+
+def test_removing_an_entry_without_a_live_offer_texts_nobody(offered, commit, front_desk_user):
+    slot, offers, entries = offered
+    with commit():
+        waitlist_services.entry_remove(entry=entries[4], by=front_desk_user, reason="Moved away")
+    assert not Message.objects.filter(kind="offer_closed_off_waitlist").exists()
+    assert {o.pk for o in live(slot)} == {o.pk for o in offers}
 
 
 def test_claim_is_audited(offered, commit):

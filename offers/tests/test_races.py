@@ -6,12 +6,14 @@ IMMEDIATE serializes the writers. Both must give exactly one booking.
 
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from clinic.tests.concurrency import run_together
 from offers import services
 from offers.models import Offer, Slot
 from offers.replies import handle_reply
 from offers.tests.conftest import live, open_slot, pass_hold, waitlist
+from waitlist import services as waitlist_services
 from waitlist.models import WaitlistEntry
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -118,3 +120,38 @@ def test_a_no_and_an_expiry_at_the_same_moment_start_exactly_one_next_batch(prov
     assert slot.current_batch == 2
     assert len(live(slot)) == 3
     assert {o.batch for o in live(slot)} == {2}
+
+
+def _remove_unless_booked(entry):
+    try:
+        return waitlist_services.entry_remove(entry=entry, reason="Moved away")
+    except ValidationError:
+        return None  # the YES booked first: a booked entry is not "removed"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_yes_racing_the_removal_of_that_entry_ends_consistent(provider, attempt):
+    # Real commits: the removal's after-commit news to the offer engine runs in its thread.
+    waitlist(3)
+    slot = open_slot(provider)
+    racer = live(slot)[0]
+
+    answer, _ = run_together([
+        lambda: handle_reply(patient=racer.patient, intent="yes"),
+        lambda: _remove_unless_booked(racer.entry),
+    ])
+
+    racer.refresh_from_db()
+    slot.refresh_from_db()
+    if answer.template == "confirmation":
+        # The YES came first: the patient is booked; the removal came too late for it.
+        assert racer.status == Offer.Status.ACCEPTED
+        assert slot.status == Slot.Status.FILLED
+        assert WaitlistEntry.objects.get(pk=racer.entry_id).status == "booked"
+    else:
+        # The removal came first: the YES cannot book, and is not told it still waits.
+        assert answer.template == "offer_closed_off_waitlist"
+        assert racer.status == Offer.Status.SUPERSEDED
+        assert slot.status == Slot.Status.OFFERING
+        assert Offer.objects.filter(slot=slot, status="accepted").count() == 0
+    assert not Offer.objects.filter(pk=racer.pk, status__in=Offer.LIVE_STATUSES).exists()

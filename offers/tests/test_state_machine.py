@@ -2,7 +2,9 @@
 break the engine's promises."""
 
 import datetime as dt
+from unittest import mock
 
+import kombu.exceptions
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,10 +17,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from clinic.tests.factories import ProviderFactory
+from messaging.models import Message
+from messaging.services import message_deliver
+from messaging.tasks import message_deliver as message_deliver_task
 from offers import services
 from offers.models import Offer, Slot
 from offers.replies import handle_reply
 from offers.tests.conftest import pass_hold
+from waitlist import services as waitlist_services
 from waitlist.models import WaitlistEntry
 from waitlist.tests.factories import WaitlistEntryFactory
 
@@ -57,22 +63,58 @@ class OfferEngine(RuleBasedStateMachine):
             provider=self.providers[provider], start=start, end=start + dt.timedelta(minutes=20)))
         self.slots.append(slot)
 
+    @rule(provider=st.integers(0, 1), days=st.integers(1, 5), hour=st.integers(8, 16))
+    def new_cancellation_while_texts_are_held_up(self, provider, days, hour):
+        # The broker refuses the texts' delivery tasks: the offers wait to send.
+        refused = kombu.exceptions.OperationalError("Connection refused")
+        with mock.patch.object(message_deliver_task, "delay", side_effect=refused):
+            self.new_cancellation(provider, days, hour)
+
+    @rule(data=st.data())
+    def a_held_up_text_leaves(self, data):
+        queued = list(Message.objects.filter(kind="offer", status=Message.Status.QUEUED)
+                      .order_by("pk").values_list("pk", flat=True))
+        if not queued:
+            return
+        message_id = data.draw(st.sampled_from(queued))
+        self.act(lambda: message_deliver(message_id=message_id))
+        offer = Offer.objects.get(messages__pk=message_id)
+        assert offer.status != Offer.Status.PENDING
+
+    @rule(data=st.data())
+    def a_held_up_text_is_given_up(self, data):
+        pending = list(Offer.objects.filter(status=Offer.Status.PENDING).order_by("pk"))
+        if not pending:
+            return
+        offer = data.draw(st.sampled_from(pending))
+        Offer.objects.filter(pk=offer.pk).update(
+            created_at=timezone.now() - dt.timedelta(minutes=21))
+        self.act(services.offers_give_up_unsent)
+        assert Offer.objects.get(pk=offer.pk).status == Offer.Status.FAILED
+
     @rule(who=st.integers(0, PATIENTS - 1))
     def yes(self, who):
         patient = self.entries[who].patient
         answer = self.act(lambda: handle_reply(patient=patient, intent="yes"))
         assert answer.template in {"confirmation", "already_filled", "offer_expired",
-                                   "nothing_to_answer"}
+                                   "nothing_to_answer", "offer_closed",
+                                   "offer_closed_off_waitlist"}
 
     @rule(who=st.integers(0, PATIENTS - 1))
     def no(self, who):
         patient = self.entries[who].patient
         answer = self.act(lambda: handle_reply(patient=patient, intent="no"))
-        assert answer.template in {"declined", "nothing_to_answer"}
+        assert answer.template in {"declined", "nothing_to_answer", "offer_closed_off_waitlist"}
+
+    @rule(who=st.integers(0, PATIENTS - 1))
+    def leave_waitlist(self, who):
+        entry = WaitlistEntry.objects.get(pk=self.entries[who].pk)
+        if entry.status == WaitlistEntry.Status.ACTIVE:
+            self.act(lambda: waitlist_services.entry_remove(entry=entry, reason="test"))
 
     @rule(data=st.data())
     def hold_passes(self, data):
-        live = list(Offer.objects.filter(status__in=Offer.LIVE_STATUSES).order_by("pk"))
+        live = list(Offer.objects.filter(status=Offer.Status.SENT).order_by("pk"))
         if not live:
             return
         offer = data.draw(st.sampled_from(live))
@@ -121,6 +163,18 @@ class OfferEngine(RuleBasedStateMachine):
         # offered has someone holding it.
         for slot in Slot.objects.filter(status=Slot.Status.OFFERING):
             assert slot.offers.filter(status__in=Offer.LIVE_STATUSES).exists()
+
+    @invariant()
+    def a_hold_runs_only_from_when_the_text_left(self):
+        from django.conf import settings
+
+        assert not Offer.objects.filter(status=Offer.Status.PENDING).exclude(
+            sent_at=None, hold_until=None).exists()
+        for offer in Offer.objects.filter(status=Offer.Status.SENT):
+            text = offer.messages.get(kind="offer")
+            assert offer.sent_at == text.sent_at
+            assert offer.hold_until == offer.sent_at + dt.timedelta(
+                seconds=settings.OFFER_HOLD_SECONDS)
 
     @invariant()
     def batch_sizes_are_respected(self):

@@ -21,3 +21,18 @@ def test_admin_lists_the_score_and_explains_it_on_the_entry(client, admin_user):
     assert b'<td class="field-score">62</td>' in listing.content
     page = client.get(reverse("admin:waitlist_waitlistentry_change", args=[entry.pk]))
     assert "urgent 30 + boost 10 + appointment 20 + waiting 2 = 62" in page.content.decode()
+
+
+def test_admin_cannot_change_a_place_in_line_or_delete_an_entry(client, admin_user):
+    entry = WaitlistEntryFactory(urgent=False, boost=0)
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:waitlist_waitlistentry_change", args=[entry.pk]))
+    form = page.context["adminform"].form
+    # Urgent, boost and status are shown, not editable: they change in the portal, with a
+    # reason kept in the audit trail.
+    assert not {"urgent", "boost", "status"} & set(form.fields)
+    response = client.post(reverse("admin:waitlist_waitlistentry_delete", args=[entry.pk]),
+                           {"post": "yes"})
+    assert response.status_code == 403
+    entry.refresh_from_db()
+    assert (entry.urgent, entry.boost, entry.status) == (False, 0, "active")

@@ -119,3 +119,47 @@ def test_outsiders_cannot_change_entries(client, outsider_user):
                        {"reason": "x"}).status_code == 403
     assert client.post(reverse("waitlist:edit", args=[entry.pk]),
                        _entry_form()).status_code == 403
+
+
+def _new_patient_form(**extra):
+    return {"first_name": "Rosa", "last_name": "Diaz", "phone": "(312) 555-0199",
+            "preferred_language": "en", "any_provider": "on", "boost": 0, **extra}
+
+
+def test_a_manager_adding_an_urgent_or_boosted_entry_must_say_why(client, manager_user):
+    client.force_login(manager_user)
+    for priority in ({"urgent": "on"}, {"boost": 10}):
+        response = client.post(reverse("waitlist:add"), _new_patient_form(**priority))
+        assert response.status_code == 200
+        assert "Say why" in str(response.context["form"].errors["reason"])
+    assert not WaitlistEntry.objects.exists()
+
+
+def test_the_reason_for_adding_with_priority_is_kept_in_the_audit_trail(client, manager_user):
+    client.force_login(manager_user)
+    response = client.post(reverse("waitlist:add"), _new_patient_form(
+        urgent="on", boost=10, reason="Post-op follow-up overdue"))
+    assert response.status_code == 302
+    entry = WaitlistEntry.objects.get()
+    assert (entry.urgent, entry.boost) == (True, 10)
+    first = entry.history.earliest()
+    assert first.history_user == manager_user
+    assert "Post-op follow-up overdue" in first.history_change_reason
+
+
+def test_adding_without_priority_needs_no_reason(client, front_desk_user):
+    client.force_login(front_desk_user)
+    response = client.post(reverse("waitlist:add"), _new_patient_form())
+    assert response.status_code == 302
+    assert WaitlistEntry.objects.get().history.earliest().history_change_reason.endswith(
+        "Added to the waitlist")
+
+
+def test_a_booked_entry_cannot_be_removed_and_says_why(client, front_desk_user):
+    entry = WaitlistEntryFactory(status=WaitlistEntry.Status.BOOKED)
+    client.force_login(front_desk_user)
+    response = client.post(reverse("waitlist:remove", args=[entry.pk]), {"reason": "Dup"})
+    assert response.status_code == 200
+    assert "was booked into a slot" in response.content.decode()
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.BOOKED
