@@ -2,25 +2,13 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from clinic.lib.admin import ReadOnlyAdminMixin
 from clinic.lib.phones import mask_phone
 from messaging.models import Message, MessageStatusEvent, OptedOutNumber
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence for an auditor: it can be read and searched, never added, edited or
-    deleted from the admin."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The message log is evidence: read and searched, never changed from the admin."""
 
 
 @admin.register(Message)

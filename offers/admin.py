@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.lib.admin import ReadOnlyAdminMixin
 from offers import services
 from offers.models import Offer, Slot
 
@@ -121,7 +122,7 @@ class SlotAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Offer)
-class OfferAdmin(SimpleHistoryAdmin):
+class OfferAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """Read-only: offers change only through the engine (replies, expiry, staff actions
     on their slot), under the slot's lock."""
 
@@ -132,14 +133,3 @@ class OfferAdmin(SimpleHistoryAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["slot__provider", "patient"]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Offer._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
