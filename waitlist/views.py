@@ -33,9 +33,7 @@ def entry_list(request):
     page = Paginator(ranked(entries), PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page.object_list:
         entry.breakdown = score_breakdown(entry)
-    keep = request.GET.copy()
-    keep.pop("page", None)
-    context = {"filters": filters, "page": page, "keep": f"&{keep.urlencode()}" if keep else ""}
+    context = {"filters": filters, "page": page}
     if request.htmx and request.htmx.target == "entries":
         return render(request, "waitlist/list.html#entries", context)
     return render(request, "waitlist/list.html", context)

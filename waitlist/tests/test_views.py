@@ -163,3 +163,17 @@ def test_a_booked_entry_cannot_be_removed_and_says_why(client, front_desk_user):
     assert "was booked into a slot" in response.content.decode()
     entry.refresh_from_db()
     assert entry.status == WaitlistEntry.Status.BOOKED
+
+
+def test_the_next_page_link_keeps_the_filters(client, front_desk_user):
+    WaitlistEntryFactory.create_batch(30, urgent=True)
+    client.force_login(front_desk_user)
+    response = client.get(reverse("waitlist:list"), {"urgent": "on", "q": ""})
+    before_next = response.content.decode().split('rel="next"')[0]
+    next_link = before_next.rsplit('href="', 1)[1].split('"')[0].replace("&amp;", "&")
+    assert "page=2" in next_link
+    assert "urgent=on" in next_link
+    second = client.get(reverse("waitlist:list") + next_link)
+    assert second.status_code == 200
+    assert second.context["page"].number == 2
+    assert second.context["filters"].cleaned_data["urgent"] is True
