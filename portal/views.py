@@ -225,8 +225,14 @@ def simulator(request):
                    page_number=request.GET.get("holders")),
                "thread": selectors.patient_messages_page(patient=patient, page_number=1)
                if patient else None}
+    if request.htmx and request.htmx.target == "holders":
+        return render(request, "portal/simulator.html#holders", context)
     if request.htmx:
-        return render(request, "portal/simulator.html#phone", context)
+        response = render(request, "portal/simulator.html#phone", context)
+        if reply is not None:
+            # The list of patients holding an offer reloads itself on this event.
+            trigger_client_event(response, "simulatorReplied")
+        return response
     return render(request, "portal/simulator.html", context)
 
 

@@ -123,6 +123,10 @@ def test_front_desk_records_a_cancellation_and_sees_it_filled_live(page, front_d
     phone.get_by_role("button", name="YES", exact=True).click()
     phone.locator(".bubble.out", has_text="booked").or_(
         phone.locator(".bubble.out", has_text="confirmed")).first.wait_for()
+    # The list of patients holding an offer reloads after the reply: the slot is taken,
+    # so its three offers are gone from it.
+    phone.locator("#holders", has_text="Nobody holds an offer right now").wait_for(
+        timeout=5_000)
     _shot(phone, "simulator")
 
     # The Today tab was not reloaded: its poll brings the news.

@@ -1,8 +1,14 @@
+import datetime as dt
+import json
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from clinic.tests.factories import PatientFactory
 from messaging.models import Message
+from offers.models import Offer
+from offers.tests.factories import OfferFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +52,25 @@ def test_the_simulator_cannot_be_posted_to_with_the_twilio_backend(client, front
     response = client.post(reverse("portal:simulator"), {"phone": "+13125550161", "body": "YES"})
     assert response.status_code == 404
     assert not Message.objects.exists()
+
+
+def test_a_yes_in_the_simulator_takes_the_winner_off_the_holders_list(client, front_desk_user):
+    offer = OfferFactory(status=Offer.Status.SENT, sent_at=timezone.now(),
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    name = str(offer.patient)
+    client.force_login(front_desk_user)
+    holders = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "holders"}
+    before = client.get(reverse("portal:simulator"), **holders).content.decode()
+    assert 'id="holders"' in before
+    page = client.get(reverse("portal:simulator")).content.decode()
+    assert "{#" not in page and "{%" not in page, "no template source leaks into the page"
+    assert name in before
+
+    answer = client.post(reverse("portal:simulator"), {"phone": offer.patient.phone,
+                                                       "quick": "YES"},
+                         HTTP_HX_REQUEST="true", HTTP_HX_TARGET="phone")
+    # The phone's answer tells the holders list to reload, and the list no longer has them.
+    assert set(json.loads(answer["HX-Trigger"])) == {"simulatorReplied"}
+    after = client.get(reverse("portal:simulator"), **holders).content.decode()
+    assert name not in after
+    assert "Nobody holds an offer right now" in after
