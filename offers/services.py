@@ -81,6 +81,19 @@ def _lock_slot(slot_id: int, *, skip_locked: bool = False) -> Slot | None:
     )
 
 
+def _lock_offer(offer_id: int, *, skip_locked: bool = False) -> tuple[Slot, Offer] | None:
+    """Lock an offer's slot, then the offer: the one lock order. Call inside a
+    transaction. None if there is no such offer, or (with `skip_locked`) another
+    transaction holds its slot."""
+    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
+    if slot_id is None:
+        return None
+    slot = _lock_slot(slot_id, skip_locked=skip_locked)
+    if slot is None:
+        return None
+    return slot, Offer.objects.select_for_update().get(pk=offer_id)
+
+
 def sms_hours_open(at: dt.datetime | None = None) -> bool:
     """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time)."""
     start, end = settings.SMS_SEND_HOURS
@@ -500,12 +513,11 @@ def entry_offers_end(*, entry_id: int, reason: str = "Patient left the waitlist"
 
 def offer_fail(*, offer_id: int, reason: str) -> bool:
     """The offer's SMS will never arrive: the offer fails and the slot moves on."""
-    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
-    if slot_id is None:
-        return False
     with transaction.atomic():
-        slot = _lock_slot(slot_id)
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        locked = _lock_offer(offer_id)
+        if locked is None:
+            return False
+        slot, offer = locked
         if not offer.is_live:
             return False
         _resolve(offer, Offer.Status.FAILED, reason)
@@ -545,12 +557,11 @@ def offer_start_hold(*, offer_id: int, at: dt.datetime | None = None) -> bool:
     True if this call started the hold. An offer no longer waiting to send (it ended
     meanwhile, or its hold already started) is left as it is: a late or repeated
     hand-over never revives an offer."""
-    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
-    if slot_id is None:
-        return False
     with transaction.atomic():
-        _lock_slot(slot_id)
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        locked = _lock_offer(offer_id)
+        if locked is None:
+            return False
+        _, offer = locked
         if offer.status != Offer.Status.PENDING:
             return False
         at = at or timezone.now()
@@ -570,18 +581,15 @@ def offer_give_up_unsent(*, offer_id: int, at: dt.datetime | None = None,
     """Fail an offer whose text never left (see _offers_unsent_due), so its slot moves on
     to the next batch; True if this call failed it. Checked again under the locks: a
     text handed over meanwhile keeps its offer."""
-    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
-    if slot_id is None:
-        return False
     at = at or timezone.now()
     with transaction.atomic():
-        slot = _lock_slot(slot_id, skip_locked=skip_locked)
-        if slot is None:
+        locked = _lock_offer(offer_id, skip_locked=skip_locked)
+        if locked is None:
+            return False
+        slot, offer = locked
+        if offer.status != Offer.Status.PENDING:
             return False
         if not _offers_unsent_due(at).filter(pk=offer_id).exists():
-            return False
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
-        if offer.status != Offer.Status.PENDING:
             return False
         if _too_late_to_offer(slot, at):
             reason = "The offer text had not gone out when the slot came too close to start"
@@ -640,14 +648,11 @@ def offer_expire(*, offer_id: int, skip_locked: bool = False) -> bool:
     Safe to run any number of times, early (an eager or early countdown task finds the
     hold still running and does nothing), or alongside a claim (it waits for, or with
     `skip_locked` leaves, a slot another transaction holds)."""
-    slot_id = Offer.objects.filter(pk=offer_id).values_list("slot_id", flat=True).first()
-    if slot_id is None:
-        return False
     with transaction.atomic():
-        slot = _lock_slot(slot_id, skip_locked=skip_locked)
-        if slot is None:
+        locked = _lock_offer(offer_id, skip_locked=skip_locked)
+        if locked is None:
             return False
-        offer = Offer.objects.select_for_update().get(pk=offer_id)
+        slot, offer = locked
         if not offer.is_live or offer.hold_until is None or offer.hold_until > timezone.now():
             return False
         _resolve(offer, Offer.Status.EXPIRED, "Hold passed without a reply")
