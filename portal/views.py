@@ -35,8 +35,6 @@ from portal.forms import (
 )
 from portal.middleware import sign_out_idle
 
-SIMULATOR_NUMBER = "+15005550006"  # Twilio's magic test number: clearly not a real line
-
 
 def _error_text(exc: ValidationError) -> str:
     return " ".join(exc.messages)
@@ -214,7 +212,7 @@ def simulator(request):
         if form.is_valid():
             # Exactly what the Twilio webhook does with an inbound SMS.
             reply = messaging.inbound_handle(
-                from_number=form.cleaned_data["phone"], to_number=_clinic_number(),
+                from_number=form.cleaned_data["phone"], to_number=messaging.clinic_sms_number(),
                 body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
             )
             patient = form.patient
@@ -234,10 +232,6 @@ def simulator(request):
             trigger_client_event(response, "simulatorReplied")
         return response
     return render(request, "portal/simulator.html", context)
-
-
-def _clinic_number() -> str:
-    return settings.TWILIO_FROM_NUMBER or SIMULATOR_NUMBER
 
 
 # --- Staff (managers) ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from clinic.tests.factories import PatientFactory
 from messaging.models import Message
+from messaging.services import clinic_sms_number
 from offers.models import Offer
 from offers.tests.factories import OfferFactory
 
@@ -25,6 +26,8 @@ def test_a_simulated_reply_goes_through_the_inbound_sms_path(client, front_desk_
     assert inbound.twilio_sid.startswith("SIM")
     reply = Message.objects.get(direction=Message.Direction.OUT)
     assert reply.kind == "help"
+    # The same clinic number as the offers the engine sends, so the thread is one line.
+    assert inbound.to_number == reply.from_number == clinic_sms_number()
     assert reply.body in response.content.decode()
 
 
