@@ -18,11 +18,12 @@ from messaging.models import Message
 from offers.models import Offer, Slot
 from offers.tests.conftest import live, open_slot, pass_hold, waitlist
 
-TEST_REDIS_DB = 15
+# TEST_REDIS_DB lets two checkouts run their suites at once on one Redis server.
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB") or 15)
 
 
 def redis_test_url(url: str) -> str:
-    """The same Redis server as REDIS_URL, but its database 15: the fixture flushes it,
+    """The same Redis server as REDIS_URL, but its database TEST_REDIS_DB (15): the fixture flushes it,
     and a developer's broker (usually database 0) must survive `make test`."""
     parts = urlsplit(url)
     if parts.scheme == "unix":  # unix:///run/redis.sock?db=0
@@ -143,9 +144,9 @@ def test_a_real_worker_sends_offers_and_processes_an_expiry(provider, worker):
 
 
 @pytest.mark.parametrize(("configured", "used"), [
-    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/15"),
-    ("redis://:secret@cache.internal:6380", "redis://:secret@cache.internal:6380/15"),
-    ("rediss://u:p@cache:6379/3?ssl_cert_reqs=none", "rediss://u:p@cache:6379/15?ssl_cert_reqs=none"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/{db}"),
+    ("redis://:secret@cache.internal:6380", "redis://:secret@cache.internal:6380/{db}"),
+    ("rediss://u:p@cache:6379/3?ssl_cert_reqs=none", "rediss://u:p@cache:6379/{db}?ssl_cert_reqs=none"),
 ])
-def test_the_worker_tests_flush_only_database_15_of_the_configured_redis(configured, used):
-    assert redis_test_url(configured) == used
+def test_the_worker_tests_flush_only_their_own_database_of_the_configured_redis(configured, used):
+    assert redis_test_url(configured) == used.format(db=TEST_REDIS_DB)
