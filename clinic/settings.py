@@ -276,6 +276,13 @@ OFFER_MAX_BATCH_SIZE = 10
 OFFER_TARGET_BATCHES = 3
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
+# A YES this long after its hold ended still takes the slot, but only while nobody else
+# holds an offer for it (its batch-mates all ended and no later batch has gone out) and
+# the patient holds no other offer: one more hold's length (docs/offers.md, "Late YES").
+OFFER_LATE_YES_GRACE_SECONDS = OFFER_HOLD_SECONDS
+# When a patient becomes free (an offer of theirs ended), at most this many waiting slots
+# are looked at for them, soonest first; the sweep reaches any beyond.
+OFFER_WAITING_SLOTS_LOOKED_AT = 25
 # The clinic's ranking formula (waitlist/ranking.py).
 RANKING = {
     "urgent": 30,

@@ -10,7 +10,7 @@ LANGUAGES = ("en", "es")
 TEMPLATE_NAMES = (
     "offer", "confirmation", "already_filled", "offer_expired", "declined", "offer_closed",
     "nothing_to_answer", "unclear_reply", "opt_out", "opt_in", "help", "unknown_number",
-    "offer_closed_off_waitlist",
+    "offer_closed_off_waitlist", "help_opted_out",
 )
 
 _engine: Engine | None = None

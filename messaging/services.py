@@ -147,13 +147,35 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
     again), unless this is the final attempt: then the message fails for good.
     """
     now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, direction=Message.Direction.OUT, status=Status.QUEUED
-    ).update(status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now)
+    queued = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT,
+                                    status=Status.QUEUED)
+    claimed = allowed = False
+    with transaction.atomic():
+        message = queued.first()
+        if message is not None:
+            # Asked on every attempt, retries included, before the claim: the check may
+            # lock what it guards (an offer), so that cannot end between the check and
+            # the claim (hooks.register_send_check).
+            allowed = hooks.message_may_be_sent(message)
+            if allowed:
+                claimed = queued.update(status=Status.SENDING, attempts=F("attempts") + 1,
+                                        updated_at=now)
+            else:
+                claimed = queued.update(
+                    status=Status.SUPPRESSED, updated_at=now,
+                    error_message="Not sent: no longer wanted when its turn came.")
+                if claimed:
+                    MessageStatusEvent.objects.create(message=message,
+                                                      status=Status.SUPPRESSED, at=now)
+                    message.status = Status.SUPPRESSED
+                    _announce_failure(message, permanent=False, error_code="")
     if not claimed:
         # Another worker has it, or it is done: a re-delivered task must not send twice.
         logger.info("Message %s is no longer queued; not sending it again", message_id)
         return Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
+    if not allowed:
+        logger.info("Message %s withdrawn by its sender's check; not sent", message_id)
+        return Status.SUPPRESSED
     message = Message.objects.select_related("patient").get(pk=message_id)
     MessageStatusEvent.objects.create(message=message, status=Status.SENDING, at=now)
 
@@ -396,6 +418,8 @@ def patient_opt_in(*, patient: Patient, reason: str) -> bool:
         locked._change_reason = reason
         locked.save(update_fields=["sms_opted_out_at", "updated_at"])
         patient.sms_opted_out_at = None
+        transaction.on_commit(partial(hooks.patient_opted_in.send, sender=Patient,
+                                      patient=locked), robust=True)
     logger.info("Patient %s opted back in to SMS", patient.pk)
     return True
 
@@ -533,10 +557,11 @@ def _inbound_answer(*, patient: Patient | None, intent: Intent,
     if intent == Intent.OPT_IN:
         opted_in = patient_opt_in(patient=patient, reason="Patient texted START")
         return hooks.ReplyAnswer("opt_in" if opted_in else "help")
-    if patient.sms_opted_out_at is not None:
-        return None  # nothing of any kind until START
     if intent == Intent.HELP:
-        return hooks.ReplyAnswer("help")
+        # Carriers expect HELP answered always, opted out or not.
+        return hooks.ReplyAnswer("help_opted_out" if patient.sms_opted_out_at else "help")
+    if patient.sms_opted_out_at is not None:
+        return None  # nothing else of any kind until START
     if intent in (Intent.YES, Intent.NO):
         handler = hooks.get_reply_handler()
         if handler is None:
