@@ -4,15 +4,17 @@ On PostgreSQL the claim's row locks (select_for_update) decide; on SQLite, BEGIN
 IMMEDIATE serializes the writers. Both must give exactly one booking.
 """
 
+import threading
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from clinic.tests.concurrency import run_together
 from offers import services
 from offers.models import Offer, Slot
 from offers.replies import handle_reply
-from offers.tests.conftest import live, open_slot, pass_hold, waitlist
+from offers.tests.conftest import live, open_slot, pass_hold, slot_start, waitlist
 from waitlist import services as waitlist_services
 from waitlist.models import WaitlistEntry
 
@@ -155,3 +157,32 @@ def test_a_yes_racing_the_removal_of_that_entry_ends_consistent(provider, attemp
         assert slot.status == Slot.Status.OFFERING
         assert Offer.objects.filter(slot=slot, status="accepted").count() == 0
     assert not Offer.objects.filter(pk=racer.pk, status__in=Offer.LIVE_STATUSES).exists()
+
+
+@pytest.mark.postgres
+def test_while_one_slot_is_busy_the_sweep_still_expires_its_providers_other_slots(provider):
+    waitlist(6)
+    busy = open_slot(provider, start=slot_start(hour=9))
+    other = open_slot(provider, start=slot_start(hour=10))
+    pass_hold(live(other))
+    locked, release = threading.Event(), threading.Event()
+
+    def a_long_claim_on_the_busy_slot():
+        with transaction.atomic():
+            services._lock_slot(busy.pk)  # the lock every event on a slot takes first
+            locked.set()
+            release.wait(30)
+
+    def the_sweep():
+        assert locked.wait(30)
+        try:
+            return services.offers_expire_due()
+        finally:
+            release.set()
+
+    _, expired = run_together([a_long_claim_on_the_busy_slot, the_sweep])
+
+    # Before: the slot's lock also locked its provider's row, so the sweep's skip_locked
+    # skipped every slot of that provider while one was busy.
+    assert expired == 3
+    assert not Offer.objects.filter(slot=other, batch=1, status__in=Offer.LIVE_STATUSES).exists()
