@@ -39,8 +39,9 @@ class PatientAdminForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = ["first_name", "last_name", "phone", "preferred_language", "sms_opted_out_at",
-                  "phone_invalid_at"]
+        # sms_opted_out_at is not here: a texter's STOP is theirs alone, cleared only by
+        # their START/UNSTOP (read-only below).
+        fields = ["first_name", "last_name", "phone", "preferred_language", "phone_invalid_at"]
 
     def clean_phone(self) -> str:
         try:
@@ -58,7 +59,7 @@ class PatientAdmin(SimpleHistoryAdmin):
                    ("phone_invalid_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "phone"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["sms_opted_out_at", "created_at", "updated_at"]
 
 
 admin.site.unregister(get_user_model())
