@@ -132,3 +132,23 @@ def test_booking_by_phone_into_a_time_the_patient_is_booked_at_is_refused(
 
     with pytest.raises(ValidationError, match="overlapping"):
         services.slot_mark_filled_by_phone(slot=other, by=front_desk_user, entry=scan_entry)
+
+
+def test_an_offer_for_a_family_member_sharing_the_phone_greets_them(commit):
+    from messaging.models import Message
+
+    entry = WaitlistEntryFactory(for_name="Leo Lopez",
+                                 patient__first_name="Ana", patient__last_name="Lopez")
+    with commit():
+        slot = open_slot(ProviderFactory())
+    [offer] = live(slot)
+    text = Message.objects.get(offer=offer, kind="offer").body
+    # A first name only: the phone's owner may read it; nothing else about the visit.
+    assert "Hi Leo," in text
+    assert "Lopez" not in text
+    from messaging.services import inbound_handle
+
+    with commit():
+        answer = inbound_handle(from_number=entry.patient.phone, to_number="+13125550100",
+                                body="YES", sid="SM-leo")
+    assert "You're booked, Leo!" in answer
