@@ -186,3 +186,52 @@ def test_while_one_slot_is_busy_the_sweep_still_expires_its_providers_other_slot
     # skipped every slot of that provider while one was busy.
     assert expired == 3
     assert not Offer.objects.filter(slot=other, batch=1, status__in=Offer.LIVE_STATUSES).exists()
+
+
+@pytest.mark.postgres
+def test_a_providers_eight_slots_opened_at_once_over_twenty_patients_all_end_booked_or_truly_unfilled(
+        provider, settings):
+    """A provider calls in sick: eight slots open at the same instant, each in its own
+    connection, over twenty patients; then, round after round, everyone holding an offer
+    answers at once (YES or NO, from a fixed seed). Every slot ends booked, or unfilled
+    with nobody left who fits; never two bookings."""
+    import datetime as dt
+    import random
+
+    from messaging.services import inbound_handle
+    from offers.selectors import slot_fitting_entries
+
+    settings.OFFER_BATCH_SIZE = 3
+    chooser = random.Random(11)
+    waitlist(20)
+    starts = [slot_start(hour=8) + dt.timedelta(minutes=30 * i) for i in range(8)]
+    slots = run_together([
+        lambda s=s: services.slot_open(provider=provider, start=s,
+                                       end=s + dt.timedelta(minutes=30))
+        for s in starts])
+    sids = iter(range(100_000))
+
+    for _ in range(40):
+        live_offers = list(Offer.objects.filter(status__in=Offer.LIVE_STATUSES)
+                           .select_related("patient"))
+        if not live_offers:
+            break
+        answers = [(offer.patient, "YES" if chooser.random() < 0.1 else "NO")
+                   for offer in live_offers]
+        run_together([
+            lambda p=p, body=body, sid=f"SM{next(sids):032d}": inbound_handle(
+                from_number=p.phone, to_number="+13125550100", body=body, sid=sid)
+            for p, body in answers])
+
+    assert not Offer.objects.filter(status__in=Offer.LIVE_STATUSES).exists()
+    for slot in slots:
+        slot.refresh_from_db()
+        assert slot.status in (Slot.Status.FILLED, Slot.Status.UNFILLED), slot
+        if slot.status == Slot.Status.FILLED:
+            assert Offer.objects.filter(slot=slot, status="accepted").count() == 1
+        else:
+            assert not slot_fitting_entries(slot=slot).exists(), slot
+    filled = Slot.objects.filter(status="filled")
+    assert filled.count() == WaitlistEntry.objects.filter(status="booked").count()
+    assert len(set(filled.values_list("filled_entry__patient", flat=True))) == filled.count()
+    assert filled.count() >= 1
