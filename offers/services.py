@@ -161,8 +161,9 @@ def _set_waiting(slot: Slot, waiting_for: str, reason: str) -> None:
         # Looked at once more right after commit. An offer that ends in another
         # transaction while this one decided to wait looks for waiting slots after its
         # own commit and may not see this one yet; this second look, after ours, sees
-        # that patient free. Between the two, no wake-up is lost.
-        _tasks().offer_next_batch.delay_on_commit(slot.pk)
+        # that patient free. Between the two, no wake-up is lost. (robust: the sweep
+        # looks at waiting slots too, should the broker be down.)
+        transaction.on_commit(partial(_tasks().offer_next_batch.delay, slot.pk), robust=True)
 
 
 def _queue_next_batch(slot: Slot) -> None:
@@ -179,7 +180,10 @@ def _patients_freed(patient_ids, *, everyone: bool = False) -> None:
     (slots_offer_for_patients). One task for all the patients of one transaction."""
     ids = sorted(set(patient_ids))
     if ids:
-        _tasks().offers_for_freed_patients.delay_on_commit(ids, everyone=everyone)
+        # robust: with the broker down the reply or expiry that freed them still stands
+        # (and is answered); the sweep looks at every waiting slot anyway.
+        transaction.on_commit(partial(_tasks().offers_for_freed_patients.delay, ids,
+                                      everyone=everyone), robust=True)
 
 
 def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None = None,
