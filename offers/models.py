@@ -74,7 +74,9 @@ class Slot(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["start"]
+        # Total (the id breaks ties): the engine walks slots and offers in a repeatable
+        # order, so two runs of the same events do the same things.
+        ordering = ["start", "id"]
         permissions = [("view_reports", "Can view fill reports")]
         indexes = [models.Index(fields=["status", "start"], name="slot_status_start")]
         constraints = [
@@ -132,7 +134,7 @@ class Offer(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["slot", "batch", "-score"]
+        ordering = ["slot", "batch", "-score", "id"]
         indexes = [
             models.Index(fields=["status", "hold_until"], name="offer_status_hold"),
         ]
