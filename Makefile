@@ -27,7 +27,9 @@ run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:8000), Celery worker and Celery beat. Ctrl-C stops all."
-	$(VENV)/bin/honcho -f Procfile.dev start
+	@# honcho's clock on each line is the clinic's, like the portal's times.
+	@TZ="$$($(PY) manage.py shell -c 'from django.conf import settings; print(settings.TIME_ZONE)')" \
+		$(VENV)/bin/honcho -f Procfile.dev start
 
 test: install .env
 	$(MAKE) --no-print-directory test-sqlite
