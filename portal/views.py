@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from clinic.audit import acting_as, actor_patient_sms
 from clinic.models import Patient, Provider
 from messaging import services as messaging
 from messaging.selectors import send_trouble
@@ -210,11 +211,14 @@ def simulator(request):
     if request.method == "POST":
         form = SimulatorForm(request.POST)
         if form.is_valid():
-            # Exactly what the Twilio webhook does with an inbound SMS.
-            reply = messaging.inbound_handle(
-                from_number=form.cleaned_data["phone"], to_number=messaging.clinic_sms_number(),
-                body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
-            )
+            # Exactly what the Twilio webhook does with an inbound SMS, and audited the
+            # same way: as the patient's, by SMS (simulated), not the signed-in user's.
+            phone = form.cleaned_data["phone"]
+            with acting_as(actor_patient_sms(phone, simulated=True)):
+                reply = messaging.inbound_handle(
+                    from_number=phone, to_number=messaging.clinic_sms_number(),
+                    body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
+                )
             patient = form.patient
             form = SimulatorForm(initial={"phone": patient.phone_display if patient
                                           else form.cleaned_data["phone"]})
