@@ -83,11 +83,12 @@ class Offer(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"  # created; the SMS is not out yet
         SENT = "sent", "Sent, on hold"  # the hold clock is running
+        # The portal and the admin both show these words (one vocabulary, plain).
         ACCEPTED = "accepted", "Accepted"
         DECLINED = "declined", "Declined"
-        EXPIRED = "expired", "Expired"
+        EXPIRED = "expired", "Hold expired"
         FAILED = "failed", "Failed to send"
-        SUPERSEDED = "superseded", "Superseded"
+        SUPERSEDED = "superseded", "Closed"  # the slot was taken, withdrawn or filled by phone
 
     LIVE_STATUSES = (Status.PENDING, Status.SENT)
 

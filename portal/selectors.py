@@ -23,23 +23,23 @@ TODAY_PAGE_SIZE = 12
 
 # --- Today --------------------------------------------------------------------
 def offer_state(offer: Offer) -> tuple[str, str]:
-    """What the front desk wants to know about an offer: (label, badge style)."""
+    """What the front desk wants to know about an offer: (label, badge style). The words
+    are the model's own (Offer.Status), the admin's too; an offer on hold also says
+    whether its text was delivered, in the message log's words."""
     status = offer.status
     if status == Offer.Status.SENT:
         delivered = any(m.status == Message.Status.DELIVERED for m in offer.offer_messages)
         failed = any(m.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
                      for m in offer.offer_messages)
         if failed:
-            return "Not delivered", "bad"
-        return ("Delivered, on hold" if delivered else "Sent, on hold"), "info"
-    return {
-        Offer.Status.PENDING: ("Waiting to send", ""),
-        Offer.Status.ACCEPTED: ("Replied YES", "ok"),
-        Offer.Status.DECLINED: ("Replied NO", ""),
-        Offer.Status.EXPIRED: ("Hold expired", "warn"),
-        Offer.Status.FAILED: ("Failed to send", "bad"),
-        Offer.Status.SUPERSEDED: ("Closed", ""),
-    }.get(status, (offer.get_status_display(), ""))
+            return Message.Status.UNDELIVERED.label, "bad"
+        return ("Delivered, on hold" if delivered else offer.get_status_display()), "info"
+    style = {
+        Offer.Status.ACCEPTED: "ok",
+        Offer.Status.EXPIRED: "warn",
+        Offer.Status.FAILED: "bad",
+    }.get(status, "")
+    return offer.get_status_display(), style
 
 
 def sms_hours_label() -> str:

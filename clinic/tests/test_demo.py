@@ -58,3 +58,19 @@ def test_demo_logins_work(rf, development):
     assert user is not None
     assert user.has_perm("offers.add_slot")
     assert not user.has_perm("waitlist.prioritize_waitlistentry")
+
+
+def test_the_demo_patients_appointments_fall_in_clinic_hours_on_weekdays(development):
+    from django.utils import timezone
+
+    call_command("seed_demo")
+    for entry in WaitlistEntry.objects.all():
+        for moment in (entry.current_appointment_at, entry.added_at):
+            local = timezone.localtime(moment)
+            assert local.weekday() < 5, local
+            assert 8 <= local.hour < 17, local
+            assert local.minute % 20 == 0, local
+        assert entry.added_at < timezone.now() < entry.current_appointment_at
+    hours = {timezone.localtime(e.current_appointment_at).time()
+             for e in WaitlistEntry.objects.all()}
+    assert len(hours) > 6  # spread over the day, not one time for all
