@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# axe-core for the browser tests' accessibility check (package.json, locked).
+NODE_STAMP := node_modules/.installed
 # Where the PostgreSQL half of `make test` runs; skipped if nothing answers there
 # (unless REQUIRE_POSTGRES=1, as in CI).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slotfill
@@ -10,13 +12,21 @@ export TEST_DATABASE_URL
 
 .PHONY: install run test test-sqlite test-postgres lint bench clean
 
-install: $(STAMP) .env
+install: $(STAMP) $(NODE_STAMP) .env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# Only the browser tests need it: without npm, `make run` still works (and says so).
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else \
+		echo "npm not found: skipped axe-core, which only the browser tests use (apt-get install npm)"; \
+	fi
 
 # The development settings (DEBUG=true). No prerequisite on purpose: a developer's own
 # .env is never overwritten, only made again when it is missing.
@@ -55,4 +65,4 @@ bench: install
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) var db.sqlite3*
+	rm -rf $(VENV) node_modules var db.sqlite3*

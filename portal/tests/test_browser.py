@@ -7,7 +7,6 @@ Screenshots of each main page go to test-results/screenshots/.
 
 import datetime as dt
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,71 +14,21 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
-from conftest import STAFF_PASSWORD
 from offers.models import Offer, Slot
 from offers.tests.factories import OfferFactory
+from portal.tests.browser import SCREENSHOTS, sign_in
 from waitlist.tests.factories import WaitlistEntryFactory
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-results" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "python playwright is not installed"
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        return f"chromium is not installed at {CHROMIUM}"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = _missing()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    # playwright's event loop runs in this thread; the test's own ORM calls are still sync.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url,
-                                  viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.console_errors = []
-    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
-    yield page
-    context.close()
+_sign_in = sign_in
 
 
 @pytest.fixture(autouse=True)
 def texting_any_hour(settings):
     settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
     settings.SMS_BACKEND = "console"
-
-
-def _sign_in(page, user):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
 
 
 def _shot(page, name):
