@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slotfill
 export TEST_DATABASE_URL
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean
+.PHONY: install run reset test test-sqlite test-postgres lint bench clean
 
 install: $(STAMP) $(NODE_STAMP) .env
 
@@ -40,6 +40,10 @@ run: install .env
 	@# honcho's clock on each line is the clinic's, like the portal's times.
 	@TZ="$$($(PY) manage.py shell -c 'from django.conf import settings; print(settings.TIME_ZONE)')" \
 		$(VENV)/bin/honcho -f Procfile.dev start
+
+# A fresh demo on the next `make run`: the demo database and the file broker's queue go.
+reset:
+	rm -rf db.sqlite3 db.sqlite3-shm db.sqlite3-wal var/celery-queue var/celery-control
 
 test: install .env
 	$(MAKE) --no-print-directory test-sqlite

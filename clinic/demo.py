@@ -108,5 +108,6 @@ def seed_demo() -> list[tuple[str, str, bool]]:
             comment="Demo patient",
         )
         if not entry.any_provider:
-            entry.providers.set(providers[index % len(providers): index % len(providers) + 2])
+            # Two providers each, wrapping round, so every provider has patients waiting.
+            entry.providers.set([providers[(index + k) % len(providers)] for k in (0, 1)])
     return logins

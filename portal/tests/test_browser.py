@@ -6,11 +6,8 @@ Screenshots of each main page go to test-results/screenshots/.
 """
 
 import datetime as dt
-import os
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
@@ -177,27 +174,3 @@ def test_manager_reports_page(page, manager_user):
     assert page.locator("[data-testid=fill-rate]").inner_text() == "75%"
     _shot(page, "reports")
     assert page.console_errors == [], page.console_errors
-
-
-def test_dashboard_screenshot_for_the_readme(page, front_desk_user):
-    """Not a check of behaviour: refreshes docs/screenshots/dashboard.png when asked
-    (UPDATE_SCREENSHOTS=1), from a realistic morning of the demo clinic."""
-    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
-        pytest.skip("set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/dashboard.png")
-    from django.core.management import call_command
-
-    from offers.services import slot_open
-
-    call_command("seed_demo", "--force", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    from clinic.models import Provider
-
-    base = (timezone.localtime() + dt.timedelta(days=1)).replace(minute=0, second=0,
-                                                                 microsecond=0)
-    for hour, provider in zip((9, 11, 14), Provider.objects.all(), strict=False):
-        start = base.replace(hour=hour)
-        slot_open(provider=provider, start=start, end=start + dt.timedelta(minutes=30))
-    _sign_in(page, front_desk_user)
-    page.locator("li.offer").first.wait_for()
-    target = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / "dashboard.png"), full_page=True)
