@@ -276,6 +276,8 @@ OFFER_MIN_LEAD_MINUTES = 60
 OFFER_MAX_BATCH_SIZE = 10
 # How many batches we would like to fit before a slot starts; fewer time => larger batches.
 OFFER_TARGET_BATCHES = 3
+# After "Filled by phone", staff may undo it this long; the patients are texted after.
+PHONE_FILL_UNDO_SECONDS = 120
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
 # The clinic's ranking formula (waitlist/ranking.py).
