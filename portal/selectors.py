@@ -16,7 +16,7 @@ from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
 from offers.models import Offer, Slot
-from offers.services import sms_hours_open
+from offers.services import phone_fill_undo_until, sms_hours_open
 
 TODAY_PAGE_SIZE = 12
 
@@ -77,6 +77,7 @@ def today_slots_page(*, page_number) -> Page:
     for slot in page.object_list:
         live = [o for o in slot.offer_list if o.is_live]
         slot.live_count = len(live)
+        slot.undo_until = phone_fill_undo_until(slot)
         # Offering, nothing out, and it is outside SMS_SEND_HOURS: the sweep sends the
         # batch when the hours open. Staff should see that it waits, not that it is stuck.
         slot.waits_for_texting_hours = slot.is_open and not live and not texting_hours

@@ -44,7 +44,8 @@ def _error_text(exc: ValidationError) -> str:
 def _slots_context(page_number):
     # The outage banner lives in the polled partial, so staff see it appear and clear.
     return {"page": selectors.today_slots_page(page_number=page_number),
-            "trouble": send_trouble(), "sms_hours": selectors.sms_hours_label()}
+            "trouble": send_trouble(), "sms_hours": selectors.sms_hours_label(),
+            "phone_fill_undo_minutes": settings.PHONE_FILL_UNDO_SECONDS // 60}
 
 
 def _today_context(request, form=None):
@@ -122,7 +123,20 @@ def slot_mark_filled(request, slot_id):
             entry = offer.entry if offer else None
         engine.slot_mark_filled_by_phone(slot=slot, by=request.user, entry=entry,
                                          reason=reason or "Filled by phone")
-    return _slot_action(request, slot_id, fill, "marked filled by phone.")
+    minutes = settings.PHONE_FILL_UNDO_SECONDS // 60
+    return _slot_action(request, slot_id, fill,
+                        f"marked filled by phone. Patients holding an offer are told in "
+                        f"{minutes} minutes; until then you can undo it.")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def slot_fill_undo(request, slot_id):
+    def undo(*, slot, reason):
+        engine.slot_phone_fill_undo(slot=slot, by=request.user)
+    return _slot_action(request, slot_id, undo,
+                        "filled by phone undone; it is offered again, nobody was told.")
 
 
 @require_POST

@@ -174,3 +174,58 @@ def test_manager_reports_page(page, manager_user):
     assert page.locator("[data-testid=fill-rate]").inner_text() == "75%"
     _shot(page, "reports")
     assert page.console_errors == [], page.console_errors
+
+
+# The text of a menu's chosen option fits inside it (the arrow takes about 24 px).
+SELECT_TEXT_FITS = """(select) => {
+  const probe = document.createElement('span');
+  const style = getComputedStyle(select);
+  probe.style.font = style.font;
+  probe.style.position = 'absolute';
+  probe.style.whiteSpace = 'nowrap';
+  probe.textContent = select.options[select.selectedIndex].text;
+  document.body.appendChild(probe);
+  const text = probe.getBoundingClientRect().width;
+  probe.remove();
+  const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 24;
+  return {text, room};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900},
+                                      {"width": 390, "height": 844}], ids=["desk", "phone"])
+def test_filled_by_phone_asks_first_then_can_be_undone_before_anyone_is_told(
+        open_page, front_desk_user, viewport):
+    offer = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ana",
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    page = open_page(viewport)
+    _sign_in(page, front_desk_user)
+    menu = page.get_by_label("Booked by phone:")
+    assert menu.is_visible()
+    fits = menu.evaluate(SELECT_TEXT_FITS)
+    assert fits["text"] <= fits["room"], fits  # "Someone not offered" is not cut off
+    menu.select_option(label=str(offer.patient))
+
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Filled by phone").click()
+    page.wait_for_timeout(500)
+    assert asked
+    assert asked[0].startswith("Mark this slot filled by phone?")
+    assert Slot.objects.get(pk=offer.slot_id).status == Slot.Status.OFFERING  # said no
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_label("Booked by phone:").select_option(label=str(offer.patient))
+    page.get_by_role("button", name="Filled by phone").click()
+    undo = page.get_by_role("button", name="Undo filled by phone")
+    undo.wait_for()
+    page.locator("[data-testid=undo-phone-fill] .countdown", has_text="left").wait_for()
+    assert Slot.objects.get(pk=offer.slot_id).status == Slot.Status.FILLED
+    _shot(page, f"filled-by-phone-undo-{viewport['width']}")
+
+    undo.click()
+    page.locator("[data-testid=slot-status]", has_text="Offering").wait_for()
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.SENT
+    assert not offer.messages.exclude(kind="offer").exists()  # nobody was told anything
+    assert page.console_errors == [], page.console_errors
