@@ -23,7 +23,8 @@ from offers.models import Slot
 from offers.services import slot_open
 from waitlist.models import WaitlistEntry
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# A fresh demo's ids (its first waitlist entry is waitlist-1), whatever ran before.
+pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 
 ROOT = Path(settings.BASE_DIR)
 README = (ROOT / "README.md").read_text()
