@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 
+from clinic.audit import actor_api_key
 from ehr import fhir, resources, selectors, services
 from ehr.fhir import FhirError
 from ehr.models import ApiKey
@@ -89,11 +90,13 @@ def appointments(request, *, api_key):
     appointment = fhir.appointment_parse(fhir.json_load(_body(request)))
     if appointment.status == "waitlist":
         wanted = fhir.waitlist_request_from(appointment)
-        entry, created = services.appointment_waitlist_save(request=wanted, api_key=api_key)
+        entry, created = services.appointment_waitlist_save(
+            request=wanted, actor=actor_api_key(api_key.name))
         resource = resources.entry_resource(entry)
     elif appointment.status == "cancelled":
         cancelled = fhir.cancelled_appointment_from(appointment)
-        slot, created = services.appointment_cancelled_save(request=cancelled, api_key=api_key)
+        slot, created = services.appointment_cancelled_save(
+            request=cancelled, actor=actor_api_key(api_key.name))
         resource = resources.slot_resource(slot)
     else:
         raise fhir.invalid("Appointment.status",
