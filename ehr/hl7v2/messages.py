@@ -248,7 +248,7 @@ def ack_build(*, header: Header | None, code: str, text: str = "",
     now = timezone.now().strftime("%Y%m%d%H%M%S%z")
     trigger = header.trigger_event if header else ""
     msh = f.join([
-        "MSH", seps[1:], ACK_APPLICATION, escape(settings.CLINIC_NAME, seps)[:20],
+        "MSH", seps[1:], ACK_APPLICATION, escape(settings.CLINIC_NAME, seps),
         escape(header.sending_application, seps) if header else "",
         escape(header.sending_facility, seps) if header else "",
         now, "", f"ACK{c}{trigger}{c}ACK" if trigger else "ACK",
@@ -275,9 +275,13 @@ def ack_for_unreadable(raw: bytes, reason: str, *, code: str = DATA_TYPE_ERROR) 
     if raw.startswith(b"MSH") and len(raw) > 8:
         msh = raw[:2000].split(b"\r", 1)[0].decode("latin-1")
         fields = msh.split(msh[3])
-        control_id = fields[9] if len(fields) > 9 else ""
-        if SAFE_TEXT.fullmatch(control_id) and len(control_id) < 200:
-            header = Header("", "", "", "", control_id, "", "", "P", "2.5.1")
+        legible = [text if SAFE_TEXT.fullmatch(text) and len(text) < 200 else ""
+                   for text in (fields + [""] * 12)[:12]]
+        if legible[9]:
+            header = Header(sending_application=legible[2], sending_facility=legible[3],
+                            receiving_application="", receiving_facility="",
+                            control_id=legible[9], message_code="", trigger_event="",
+                            processing_id="P", version="2.5.1")
     error = Hl7Error(reason, code=code, ack="AR")
     return ack_build(header=header, code="AR", text=reason, error=error)
 
