@@ -15,6 +15,7 @@ from clinic.lib.envparse import (
     env_code_map,
     env_host,
     env_int,
+    env_networks,
     env_time_zone,
     parse_send_hours,
 )
@@ -293,6 +294,9 @@ RANKING = {
 # whose interface engine runs elsewhere sets 0.0.0.0 behind a firewall or VPN.
 HL7_MLLP_HOST = env_host("HL7_MLLP_HOST", "127.0.0.1")
 HL7_MLLP_PORT = env_int("HL7_MLLP_PORT", 2575, minimum=1, maximum=65535)
+# MLLP has no authentication of its own: where the port is reachable from a network, list
+# the interface engine's addresses; connections from anywhere else are closed unread.
+HL7_ALLOWED_NETWORKS = env_networks("HL7_ALLOWED_NETWORKS")
 # How to read a message whose MSH-18 names no character set (UTF-8 also reads ASCII).
 HL7_ENCODING = env_choice("HL7_ENCODING", "utf-8", ("utf-8", "latin-1", "ascii"))
 # The identifier system of the provider ids in AIP-3/AIG-3 (matched against Provider's

@@ -104,3 +104,16 @@ def env_code_map(name: str) -> dict[str, str]:
             raise ImproperlyConfigured(f"{name}: {source!r} is mapped twice.")
         mapping[source.upper()] = target
     return mapping
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """'10.20.0.5, 10.30.0.0/24' -> networks; empty means no restriction."""
+    raw = (os.environ.get(name) or "").strip()
+    networks = []
+    for part in filter(None, (text.strip() for text in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {part!r} is not an IP address or network (e.g. 10.20.0.0/24).") from None
+    return networks

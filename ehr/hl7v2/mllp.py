@@ -15,6 +15,7 @@ AR and logged, never raised.
 import asyncio
 import concurrent.futures
 import contextlib
+import ipaddress
 import logging
 import signal
 import threading
@@ -98,6 +99,19 @@ class FrameReader:
                 events.append(("frame", frame))
 
 
+def _allowed(address: str) -> bool:
+    networks = settings.HL7_ALLOWED_NETWORKS
+    if not networks:
+        return True
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
+
+
 def mllp_wrap(message: bytes) -> bytes:
     return START_BLOCK + message + END_BLOCK
 
@@ -151,6 +165,11 @@ class Listener:
         if self._connections >= self.max_connections:
             logger.warning("HL7: refused a connection from %s (already %d open)", peer,
                            self._connections)
+            writer.close()
+            return
+        if not _allowed(peername[0]):
+            logger.warning("HL7: refused a connection from %s (not in HL7_ALLOWED_NETWORKS)",
+                           peer)
             writer.close()
             return
         self._connections += 1

@@ -99,6 +99,13 @@ class MllpClient:
     def __exit__(self, *exc):
         self.socket.close()
 
+    def closed_by_peer(self) -> bool:
+        """The listener closed the connection (with unread data it resets it)."""
+        try:
+            return self.socket.recv(100) == b""
+        except ConnectionResetError:
+            return True
+
     def send_raw(self, data: bytes) -> None:
         self.socket.sendall(data)
 

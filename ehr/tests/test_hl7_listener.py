@@ -2,6 +2,7 @@
 clients that connect and talk as an interface engine does."""
 
 import datetime as dt
+import ipaddress
 import socket
 import threading
 
@@ -239,7 +240,7 @@ def test_a_connection_that_goes_quiet_inside_a_frame_is_closed(clinic):
     try:
         with MllpClient(port, timeout=10) as client:
             client.send_raw(SB + b"MSH|^~\\&|EPIC")
-            assert client.socket.recv(100) == b""  # closed by the listener, not by us
+            assert client.closed_by_peer()
         assert exchange(port, siu("S15"))[0].code == "AA"
         assert kept_messages() == 1
     finally:
@@ -249,7 +250,7 @@ def test_a_connection_that_goes_quiet_inside_a_frame_is_closed(clinic):
 def test_bytes_outside_a_frame_close_the_connection(listener, clinic):
     with MllpClient(listener) as client:
         client.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert client.socket.recv(100) == b""
+        assert client.closed_by_peer()
     assert kept_messages() == 0
 
 
@@ -320,3 +321,14 @@ def test_a_day_of_cancellations_from_three_connections_at_once(listener, clinic)
     live = Offer.objects.filter(status__in=Offer.LIVE_STATUSES)
     # Nine patients, twelve slots: each patient holds at most one offer at a time.
     assert live.values("patient").distinct().count() == live.count() == 9
+
+
+def test_a_peer_outside_the_allowed_networks_is_closed_unread(listener, clinic, settings):
+    settings.HL7_ALLOWED_NETWORKS = [ipaddress.ip_network("10.20.0.0/24")]
+    with MllpClient(listener) as client:
+        client.send_raw(SB + siu("S15").encode() + EB)
+        assert client.closed_by_peer()
+
+    settings.HL7_ALLOWED_NETWORKS = [ipaddress.ip_network("127.0.0.0/8")]
+    assert exchange(listener, siu("S15"))[0].code == "AA"
+    assert kept_messages() == 1
