@@ -100,6 +100,8 @@ class FrameReader:
 
 
 def _allowed(address: str) -> bool:
+    """Anyone when HL7_ALLOWED_NETWORKS is empty; else those networks and this machine
+    (the container's health check connects from loopback)."""
     networks = settings.HL7_ALLOWED_NETWORKS
     if not networks:
         return True
@@ -109,7 +111,7 @@ def _allowed(address: str) -> bool:
         return False
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
+    return ip.is_loopback or any(ip in network for network in networks)
 
 
 def mllp_wrap(message: bytes) -> bytes:

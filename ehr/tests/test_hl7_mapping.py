@@ -361,3 +361,16 @@ def test_segments_are_read_by_position_not_by_order(chen, follow_up):
 
     assert receive(message).code == "AA"
     assert Slot.objects.get().start == start
+
+
+def test_the_log_names_the_message_never_the_patient(chen, follow_up, caplog):
+    WaitlistEntryFactory(patient=PatientFactory(phone=PHONE, last_name="Ruiz"))
+
+    with caplog.at_level("INFO", logger="ehr.hl7v2"):
+        receive(siu("S12", start=future_start(days=30), control_id="LOGGED"))
+        receive(siu("S12", phone="^PRN^CP^^1^312^555", control_id="BAD-PHONE"))
+
+    assert "LOGGED" in caplog.text
+    assert "BAD-PHONE" in caplog.text
+    for private in ("Ruiz", "Ana", "5550142", "MRN12345", "19800101"):
+        assert private not in caplog.text
