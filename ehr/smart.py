@@ -220,7 +220,7 @@ def _claims_check(claims: dict, client: SmartClient) -> None:
 
 
 def token_grant(*, grant_type: str, assertion_type: str, assertion: str, scope: str,
-                peer: str = "") -> tuple[str, SmartToken]:
+                client_id: str = "", peer: str = "") -> tuple[str, SmartToken]:
     """The token endpoint's whole rule: (raw access token, its audit row)."""
     if grant_type != "client_credentials":
         raise OAuthError("unsupported_grant_type",
@@ -230,6 +230,9 @@ def token_grant(*, grant_type: str, assertion_type: str, assertion: str, scope: 
                          f"{ASSERTION_TYPE} and the signed JWT as client_assertion")
     checked = assertion_verify(assertion)
     client = checked.client
+    if client_id and client_id != client.client_id:
+        # RFC 7521: a client_id sent beside the assertion must be the one it names.
+        raise invalid_client("client_id is not the assertion's iss")
     requested = scope.split()
     if not requested:
         raise OAuthError("invalid_scope", "ask for a scope, e.g. system/Appointment.write")

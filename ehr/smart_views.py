@@ -45,6 +45,7 @@ def token(request):
             assertion_type=form.get("client_assertion_type", ""),
             assertion=form.get("client_assertion", ""),
             scope=form.get("scope", ""),
+            client_id=form.get("client_id", ""),
             peer=client_ip(request) or "",
         )
     except smart.OAuthError as error:

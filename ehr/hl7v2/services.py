@@ -39,7 +39,7 @@ from ehr.hl7v2.messages import (
 )
 from ehr.models import HeldAppointment, Hl7Message, PatientIdentifier
 from offers.models import Slot
-from offers.services import slot_mark_filled_by_phone
+from offers.services import slot_mark_filled_by_phone, slot_withdraw
 from waitlist.models import WaitlistEntry
 from waitlist.services import entry_update
 
@@ -192,8 +192,9 @@ def _siu_cancelled(message, header: Header) -> str:
 
 def _siu_booked(message, header: Header) -> str:
     """S12 (booked), S13 (rescheduled), S14 (modified): the patient holds this appointment
-    now. Into one of our open slots: that slot was filled in the EHR. Otherwise, for a
-    waitlisted patient it is their current appointment, which offers must beat."""
+    now. Into one of our open slots: that slot was taken in the EHR (a fill when the
+    patient was waiting for it, else withdrawn). Otherwise, for a waitlisted patient it is
+    their current appointment, which offers must beat."""
     appointment = appointment_read(message, header)
     provider = _clinic_provider(appointment)
     patient = _patient_find(patient_read(message, required=True))
@@ -205,11 +206,18 @@ def _siu_booked(message, header: Header) -> str:
         provider=provider, status=Slot.Status.OFFERING,
         start__lt=appointment.end, end__gt=appointment.start).order_by("start")
     for slot in open_slots:
+        reason = f"Booked in the EHR (HL7 {header.message_type})"
         entry = next((entry for entry in entries if _fits(entry, slot)), None)
-        slot_mark_filled_by_phone(slot=slot, by=None, entry=entry,
-                                  reason=f"Booked in the EHR (HL7 {header.message_type})")
-        notes.append(f"slot {slot.pk} filled in the EHR")
-        entries = [e for e in entries if e != entry]
+        if entry is not None:
+            # Someone from the waitlist got it another way (staff called them): a fill.
+            slot_mark_filled_by_phone(slot=slot, by=None, entry=entry, reason=reason)
+            notes.append(f"slot {slot.pk} filled in the EHR by waitlist entry {entry.pk}")
+            entries.remove(entry)
+        else:
+            # Taken by someone not on the waitlist: no longer ours to offer, and not a fill
+            # the waitlist made.
+            slot_withdraw(slot=slot, by=None, reason=reason + " by a patient not waiting")
+            notes.append(f"slot {slot.pk} withdrawn: booked in the EHR")
     for entry in entries:
         HeldAppointment.objects.update_or_create(
             entry=entry, identifier_system=appointment.identifier_system,

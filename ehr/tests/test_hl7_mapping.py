@@ -205,7 +205,8 @@ def test_s12_for_someone_not_on_the_waitlist_changes_nothing(chen, follow_up):
     assert business_state() == before
 
 
-def test_s12_into_an_open_slot_fills_it_in_the_ehr_and_ends_its_offers(chen, follow_up):
+def test_s12_of_someone_else_into_an_open_slot_withdraws_it_and_ends_its_offers(chen,
+                                                                             follow_up):
     slot = SlotFactory(provider=chen, start=future_start(days=2), status=Slot.Status.OFFERING)
     holders = [OfferFactory(slot=slot, status=Offer.Status.SENT,
                             hold_until=timezone.now() + dt.timedelta(minutes=5))
@@ -215,8 +216,9 @@ def test_s12_into_an_open_slot_fills_it_in_the_ehr_and_ends_its_offers(chen, fol
 
     slot.refresh_from_db()
     assert ack.code == "AA"
-    assert f"slot {slot.pk} filled in the EHR" in ack.text
-    assert (slot.status, slot.filled_entry) == (Slot.Status.FILLED, None)
+    assert f"slot {slot.pk} withdrawn: booked in the EHR" in ack.text
+    assert slot.status == Slot.Status.WITHDRAWN
+    assert "Booked in the EHR (HL7 SIU^S12)" in slot.history.latest().history_change_reason
     for offer in holders:
         offer.refresh_from_db()
         assert offer.status == Offer.Status.SUPERSEDED

@@ -130,6 +130,7 @@ def _refusal(response, error: str, status: int):
     ("no scope", "invalid_scope", 400),
     ("grant type", "unsupported_grant_type", 400),
     ("assertion type", "invalid_request", 400),
+    ("client_id beside it is another", "invalid_client", 401),
 ])
 def test_a_bad_token_request_is_refused_with_the_error_the_spec_names(
         client, tmp_path, capsys, how, error, status):
@@ -159,6 +160,8 @@ def test_a_bad_token_request_is_refused_with_the_error_the_spec_names(
         scope = ""
     elif how == "grant type":
         extra = {"grant_type": "authorization_code"}
+    elif how == "client_id beside it is another":
+        extra = {"client_id": "someone-else"}
     elif how == "assertion type":
         extra = {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"}
     before = database_state()
