@@ -88,6 +88,8 @@ class Hl7Message(models.Model):
     outcome = models.TextField(blank=True)
     repeats = models.PositiveIntegerField(default=0, help_text="Re-sends acknowledged again.")
     last_received_at = models.DateTimeField(null=True, blank=True)
+    # `purge_hl7_messages` blanks old messages (they hold names and numbers), keeping the rest.
+    raw_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "HL7 message"

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from clinic.models import Patient
@@ -376,3 +377,18 @@ def test_the_log_names_the_message_never_the_patient(chen, follow_up, caplog):
     assert "BAD-PHONE" in caplog.text
     for private in ("Ruiz", "Ana", "5550142", "MRN12345", "19800101"):
         assert private not in caplog.text
+
+
+def test_purging_old_messages_keeps_what_happened_and_applied_once(chen, follow_up):
+    receive(siu("S15", control_id="OLD-1"))
+    Hl7Message.objects.update(received_at=timezone.now() - dt.timedelta(days=91))
+    receive(siu("S15", control_id="NEW-1", appointment_id="APT-NEW"))
+
+    call_command("purge_hl7_messages", "--older-than", "90")
+
+    old, new = Hl7Message.objects.order_by("received_at")
+    assert (old.raw, old.control_id, old.ack_code) == ("", "OLD-1", "AA")
+    assert old.raw_purged_at is not None
+    assert "Ruiz" in new.raw
+    assert "already applied" in receive(siu("S15", control_id="OLD-1")).text
+    assert Slot.objects.count() == 2
