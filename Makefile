@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Starting web (http://127.0.0.1:8000), Celery worker and Celery beat. Ctrl-C stops all."
+	@echo "Starting web (http://127.0.0.1:8000), Celery worker, Celery beat and the HL7 listener. Ctrl-C stops all."
 	$(VENV)/bin/honcho -f Procfile.dev start
 
 test: install .env

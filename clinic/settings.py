@@ -12,7 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 from clinic.lib.envparse import (
     env_bool,
     env_choice,
+    env_code_map,
+    env_host,
     env_int,
+    env_networks,
     env_time_zone,
     parse_send_hours,
 )
@@ -285,6 +288,32 @@ RANKING = {
     "waiting_days_per_point": 30,
     "waiting_points_max": 10,
 }
+
+# --- EHR interfaces: HL7 v2 over MLLP and SMART Backend Services ----------------
+# `manage.py hl7_listen` (docs/hl7.md). The default listens on this machine only; a site
+# whose interface engine runs elsewhere sets 0.0.0.0 behind a firewall or VPN.
+HL7_MLLP_HOST = env_host("HL7_MLLP_HOST", "127.0.0.1")
+HL7_MLLP_PORT = env_int("HL7_MLLP_PORT", 2575, minimum=1, maximum=65535)
+# MLLP has no authentication of its own: where the port is reachable from a network, list
+# the interface engine's addresses; connections from anywhere else are closed unread.
+HL7_ALLOWED_NETWORKS = env_networks("HL7_ALLOWED_NETWORKS")
+# How to read a message whose MSH-18 names no character set (UTF-8 also reads ASCII).
+HL7_ENCODING = env_choice("HL7_ENCODING", "utf-8", ("utf-8", "latin-1", "ascii"))
+# The identifier system of the provider ids in AIP-3/AIG-3 (matched against Provider's
+# identifier, as FHIR's participant identifiers are). NPI unless the site sends its own.
+HL7_PROVIDER_ID_SYSTEM = env.str("HL7_PROVIDER_ID_SYSTEM",
+                                 default="http://hl7.org/fhir/sid/us-npi").strip()
+if not HL7_PROVIDER_ID_SYSTEM or len(HL7_PROVIDER_ID_SYSTEM) > 255:
+    raise ImproperlyConfigured("HL7_PROVIDER_ID_SYSTEM must be 1 to 255 characters, e.g. "
+                               "http://hl7.org/fhir/sid/us-npi")
+# The scheduling system's service codes (AIS-3) that differ from the clinic's appointment
+# type codes: "FUP=follow-up,NEW=new-patient". Codes not listed are used as they are.
+HL7_SERVICE_CODES = env_code_map("HL7_SERVICE_CODES")
+# SMART Backend Services (docs/smart.md): access tokens live this long. SMART recommends
+# five minutes at most; clients ask for a new one when it runs out.
+SMART_ACCESS_TOKEN_SECONDS = 300
+# A client's registered JWKS URL is fetched again after this long (or for an unknown kid).
+SMART_JWKS_CACHE_SECONDS = 3600
 
 # --- Logging ------------------------------------------------------------------
 LOGGING = {

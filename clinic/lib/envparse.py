@@ -1,7 +1,9 @@
 """Strict parsing of environment values: a bad value stops start-up with a clear message."""
 
 import datetime as dt
+import ipaddress
 import os
+import re
 import zoneinfo
 
 from django.core.exceptions import ImproperlyConfigured
@@ -70,3 +72,48 @@ def parse_send_hours(name: str, default: str) -> tuple[dt.time, dt.time | None]:
     if end is not None and end <= start:
         raise ImproperlyConfigured(f"{name}={raw!r}: the end must be after the start.")
     return start, end
+
+
+def env_host(name: str, default: str) -> str:
+    """An address to listen on: an IP address or a host name, no port or scheme."""
+    value = (os.environ.get(name) or default).strip()
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    labels = value.split(".")
+    if not value or len(value) > 253 or not all(
+            re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label) for label in labels):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be an IP address (e.g. 0.0.0.0) or a host name, "
+            "without a port.")
+    return value
+
+
+def env_code_map(name: str) -> dict[str, str]:
+    """'FUP=follow-up, NEW=new-patient' -> {'FUP': 'follow-up', 'NEW': 'new-patient'}."""
+    raw = (os.environ.get(name) or "").strip()
+    mapping: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        source, equals, target = (text.strip() for text in pair.partition("="))
+        if not equals or not source or not re.fullmatch(r"[-a-zA-Z0-9_]+", target):
+            raise ImproperlyConfigured(
+                f"{name}: {pair!r} must look like THEIRCODE=our-code (pairs separated by commas).")
+        if source.upper() in mapping:
+            raise ImproperlyConfigured(f"{name}: {source!r} is mapped twice.")
+        mapping[source.upper()] = target
+    return mapping
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """'10.20.0.5, 10.30.0.0/24' -> networks; empty means no restriction."""
+    raw = (os.environ.get(name) or "").strip()
+    networks = []
+    for part in filter(None, (text.strip() for text in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {part!r} is not an IP address or network (e.g. 10.20.0.0/24).") from None
+    return networks

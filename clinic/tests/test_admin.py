@@ -26,7 +26,8 @@ READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
              ("messaging", "optedoutnumber"),
              ("axes", "accessattempt"), ("axes", "accessfailurelog"),
              ("axes", "accesslog"),
-             ("offers", "offer")}  # offers are made only by the engine
+             ("offers", "offer"),  # offers are made only by the engine
+             ("ehr", "hl7message"), ("ehr", "smarttoken")}  # the HL7 feed and SMART grants
 
 
 @pytest.mark.parametrize(("app_label", "model_name"), MODELS)
