@@ -474,7 +474,8 @@ def patient_flag_wrong_number(*, patient: Patient, reason: str) -> bool:
 
 def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> str | None:
     """Everything an inbound SMS causes: log it (once per sid), understand it, act (opt
-    out/in, help, or hand yes/no to the registered reply handler), and log the answer.
+    out/in, help, a wrong number; every other reply goes to the registered reply handler,
+    which knows the patient's state), and log the answer.
     Returns the reply text to send back (TwiML), or None for a duplicate sid. An empty
     string means "answer nothing" (an opted-out patient, a repeated STOP). Used by the
     Twilio webhook and by the portal's SMS simulator alike.
