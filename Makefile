@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slotfill
 export TEST_DATABASE_URL
 
-.PHONY: install run test test-sqlite test-postgres lint bench clean
+.PHONY: install run test test-sqlite test-postgres lint bench corpus clean
 
 install: $(STAMP) .env
 
@@ -51,6 +51,11 @@ lint: install
 
 bench: install
 	bash bench/run.sh
+
+# How replies are understood: agreement with messaging/corpus/replies.csv and a confusion
+# table per intent and language (docs/replies.md). Fails on any false YES.
+corpus: install
+	$(PY) -m messaging.corpus
 
 clean:
 	rm -rf $(VENV) var db.sqlite3*
