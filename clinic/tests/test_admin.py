@@ -26,7 +26,8 @@ READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
              ("messaging", "optedoutnumber"),
              ("axes", "accessattempt"), ("axes", "accessfailurelog"),
              ("axes", "accesslog"),
-             ("offers", "offer")}  # offers are made only by the engine
+             ("offers", "offer"),  # offers are made only by the engine
+             ("accounts", "ssoidentity")}  # made by single sign-on itself
 
 
 @pytest.mark.parametrize(("app_label", "model_name"), MODELS)
