@@ -68,29 +68,39 @@ def _free_username(claims: dict) -> str:
     return username
 
 
-@transaction.atomic
 def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
     """The staff account for a person the identity provider vouched for, with the role
     their groups give them now (re-synced at every sign-in). Nobody gets an account, or
-    keeps one's rights, without a mapped role: that raises NoPortalRole."""
-    User = get_user_model()
+    keeps one's rights, without a mapped role: that raises NoPortalRole (after the rights
+    are taken away, which stays done)."""
     subject = str(claims["sub"])
     role = role_from_claims(claims)
-    identity = (SsoIdentity.objects.select_for_update().select_related("user")
-                .filter(issuer=issuer, subject=subject).first())
     if role is None:
-        if identity is not None and roles.user_role(identity.user) is not None:
-            roles.role_assign(user=identity.user, role=None)
-            audit_log(user=identity.user, message=(
-                "All roles removed at sign-in: the identity provider no longer gives "
-                f"{settings.OIDC_ROLE_CLAIM} that map to a portal role"))
+        _sso_roles_remove(issuer=issuer, subject=subject)
         logger.warning("SSO sign-in refused: %s has no %s mapped to a portal role",
                        _display_name(claims), settings.OIDC_ROLE_CLAIM)
         raise NoPortalRole(_display_name(claims))
+    return _sso_account_sync(issuer=issuer, subject=subject, claims=claims, role=role)
 
+
+@transaction.atomic
+def _sso_roles_remove(*, issuer: str, subject: str) -> None:
+    identity = (SsoIdentity.objects.select_for_update().select_related("user")
+                .filter(issuer=issuer, subject=subject).first())
+    if identity is not None and roles.user_role(identity.user) is not None:
+        roles.role_assign(user=identity.user, role=None)
+        audit_log(user=identity.user, message=(
+            "All roles removed at sign-in: the identity provider no longer gives "
+            f"{settings.OIDC_ROLE_CLAIM} that map to a portal role"))
+
+
+@transaction.atomic
+def _sso_account_sync(*, issuer: str, subject: str, claims: dict, role: str) -> AbstractUser:
+    identity = (SsoIdentity.objects.select_for_update().select_related("user")
+                .filter(issuer=issuer, subject=subject).first())
     created = identity is None
     if created:
-        user = User(username=_free_username(claims))
+        user = get_user_model()(username=_free_username(claims))
         user.set_unusable_password()  # signs in through the provider only
         user.save()
         identity = SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
@@ -99,8 +109,7 @@ def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
     user.last_name = str(claims.get("family_name") or user.last_name)[:150]
     user.email = str(claims.get("email") or user.email)[:254]
     user.save(update_fields=["first_name", "last_name", "email"])
-    before = roles.user_role(user)
-    if before != role:
+    if roles.user_role(user) != role:
         roles.role_assign(user=user, role=role)
         groups = ", ".join(claim_values(claims, settings.OIDC_ROLE_CLAIM))[:200]
         audit_log(user=user, flag=ADDITION if created else CHANGE, message=(
