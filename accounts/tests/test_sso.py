@@ -42,7 +42,8 @@ def test_a_manager_signs_in_through_the_provider_and_lands_on_today_as_a_manager
     user = signed_in_user(client)
     assert user is not None
     assert roles.user_role(user) == roles.MANAGER
-    assert user.is_staff and not user.is_superuser
+    assert user.is_staff
+    assert not user.is_superuser
     assert (user.first_name, user.last_name, user.email) == ("Mia", "Chen", "mia@clinic.example")
     assert not user.has_usable_password()  # the provider is the only way in
     identity = SsoIdentity.objects.get(user=user)
@@ -60,7 +61,8 @@ def test_the_authorization_request_carries_state_nonce_pkce_and_asks_for_the_pas
     assert query["client_id"] == [CLIENT_ID]
     assert query["redirect_uri"] == ["http://testserver/accounts/sso/callback/"]
     assert query["scope"] == ["openid email profile"]
-    assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
+    assert len(query["state"][0]) >= 32
+    assert len(query["nonce"][0]) >= 32
     assert query["code_challenge_method"] == ["S256"]
     # Shared front-desk screens: the provider asks again instead of reusing its session.
     assert query["prompt"] == ["login"]
@@ -126,7 +128,8 @@ def test_someone_taken_out_of_the_groups_keeps_no_rights_and_is_refused(client, 
     assert signed_in_user(client) is None
     user = User.objects.get()
     assert roles.user_role(user) is None
-    assert not user.is_staff and not user.groups.exists()
+    assert not user.is_staff
+    assert not user.groups.exists()
     assert "All roles removed at sign-in" in LogEntry.objects.filter(
         object_id=user.pk).latest("id").change_message
 
