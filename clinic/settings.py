@@ -232,9 +232,10 @@ OIDC_TOKEN_USE_BASIC_AUTH = env_choice(
 # The claim that carries the person's groups or app roles, and which values mean which
 # role. A dotted name reaches into an object (Keycloak: realm_access.roles).
 OIDC_ROLE_CLAIM = env.str("OIDC_ROLE_CLAIM", default="groups").strip()
-OIDC_ROLE_MAP = env_pairs("OIDC_ROLE_MAP", values={
-    "front_desk": "Front desk", "front-desk": "Front desk", "manager": "Manager",
-    "admin": "Admin"})
+# The words OIDC_ROLE_MAP uses for clinic/roles.py's roles (its group names).
+OIDC_ROLE_WORDS = {"front_desk": "Front desk", "front-desk": "Front desk",
+                   "manager": "Manager", "admin": "Admin"}
+OIDC_ROLE_MAP = env_pairs("OIDC_ROLE_MAP", values=OIDC_ROLE_WORDS)
 if SSO_ENABLED and not OIDC_ROLE_MAP:
     raise ImproperlyConfigured(
         "OIDC_ROLE_MAP must say which values of the role claim "
