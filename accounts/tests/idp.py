@@ -200,6 +200,10 @@ def _handler_for(idp: TestIdentityProvider):
         def do_GET(self):
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if url.path == "/favicon.ico":
+                self.send_response(204)
+                self.end_headers()
+                return None
             if url.path == "/.well-known/openid-configuration":
                 idp.discovery_requests += 1
                 return self._json(200, idp.discovery())
