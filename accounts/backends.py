@@ -88,6 +88,10 @@ class SsoBackend(OIDCAuthenticationBackend):
             return None
         return user
 
+    # The library's get_user also returns deactivated accounts; Django's does not, which is
+    # what ends a deactivated person's open sessions at their next request.
+    get_user = ModelBackend.get_user
+
     def _refuse(self, request, reason: str, message: str, detail) -> None:
         logger.warning("SSO sign-in refused because of " + message, detail)
         request.sso_refusal = reason

@@ -146,6 +146,25 @@ def test_a_deactivated_account_cannot_come_back_through_the_provider(client, sso
     assert signed_in_user(client) is None
 
 
+def test_deactivating_an_sso_user_ends_their_open_session(client, sso):
+    sso_sign_in(client, sso, "dana")
+    User.objects.filter(username="dana@clinic.example").update(is_active=False)
+    assert client.get(reverse("portal:today")).status_code == 302
+
+
+def test_a_manager_cannot_change_the_role_of_an_sso_account_on_the_staff_page(
+        client, sso, manager_user):
+    sso_sign_in(Client(), sso, "dana")
+    dana = User.objects.get(username="dana@clinic.example")
+    client.force_login(manager_user)
+
+    response = client.post(reverse("portal:staff_set_role", args=[dana.pk]),
+                           {"role": roles.MANAGER}, follow=True)
+
+    assert "Their role comes from Test IdP" in response.content.decode()
+    assert roles.user_role(dana) == roles.FRONT_DESK
+
+
 def test_an_sso_account_never_takes_over_a_local_account_of_the_same_name(client, sso):
     local = User.objects.create_user(username="mia@clinic.example", password=STAFF_PASSWORD)
     sso_sign_in(client, sso, "mia")
