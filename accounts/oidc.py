@@ -109,13 +109,19 @@ def claim_values(claims: dict, name: str) -> list[str]:
     return [str(value)]
 
 
+def role_claim_values(claims: dict) -> list[str]:
+    """The values of the role claim, or of each of them: OIDC_ROLE_CLAIM may name several,
+    comma-separated ("hd,email" for Google, which sends no groups)."""
+    return [value for name in settings.OIDC_ROLE_CLAIM.split(",") if name.strip()
+            for value in claim_values(claims, name.strip())]
+
+
 def role_from_claims(claims: dict) -> str | None:
     """The highest portal role that the person's groups (or app roles) map to, by
     OIDC_ROLE_MAP; None when none of them does."""
     from clinic import roles
 
-    mapped = {settings.OIDC_ROLE_MAP[value]
-              for value in claim_values(claims, settings.OIDC_ROLE_CLAIM)
+    mapped = {settings.OIDC_ROLE_MAP[value] for value in role_claim_values(claims)
               if value in settings.OIDC_ROLE_MAP}
     for role in reversed(roles.ROLE_RANK):
         if role in mapped:

@@ -22,7 +22,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SsoIdentity
-from accounts.oidc import claim_values, role_from_claims
+from accounts.oidc import role_claim_values, role_from_claims
 from clinic import roles
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def _sso_account_sync(*, issuer: str, subject: str, claims: dict, role: str) -> 
     user.save(update_fields=["first_name", "last_name", "email"])
     if roles.user_role(user) != role:
         roles.role_assign(user=user, role=role)
-        groups = ", ".join(claim_values(claims, settings.OIDC_ROLE_CLAIM))[:200]
+        groups = ", ".join(role_claim_values(claims))[:200]
         audit_log(user=user, flag=ADDITION if created else CHANGE, message=(
             f"{'Added' if created else 'Role changed'} at single sign-on: {role} "
             f"(from {settings.OIDC_ROLE_CLAIM}: {groups})"))

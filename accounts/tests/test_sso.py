@@ -87,6 +87,29 @@ def test_the_highest_role_wins_when_several_groups_map(client, sso):
     assert roles.user_role(signed_in_user(client)) == roles.MANAGER
 
 
+def test_several_claims_can_carry_roles_as_with_google_which_sends_no_groups(
+        client, sso, settings):
+    settings.OIDC_ROLE_CLAIM = "hd, email"
+    settings.OIDC_ROLE_MAP = {"clinic.example": roles.FRONT_DESK,
+                              "mia@clinic.example": roles.MANAGER}
+    for person in sso.people.values():
+        person.groups = []
+    sso.id_token_changes = {"hd": "clinic.example"}
+
+    sso_sign_in(client, sso, "mia")
+    assert roles.user_role(signed_in_user(client)) == roles.MANAGER
+    client.post(reverse("logout"))
+    sso_sign_in(client, sso, "sam")
+    assert roles.user_role(signed_in_user(client)) == roles.FRONT_DESK
+
+
+def test_a_nested_claim_is_reached_by_its_dotted_name(client, sso, settings):
+    settings.OIDC_ROLE_CLAIM = "realm_access.roles"  # as Keycloak sends them
+    sso.id_token_changes = {"realm_access": {"roles": ["waitlist-managers"]}}
+    sso_sign_in(client, sso, "sam")
+    assert roles.user_role(signed_in_user(client)) == roles.MANAGER
+
+
 def test_roles_follow_the_provider_at_every_sign_in(client, sso):
     sso_sign_in(client, sso, "mia")
     client.post(reverse("logout"))
