@@ -23,6 +23,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -104,6 +105,7 @@ def _wrong_code(request, form, user) -> object | None:
     return None
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def two_factor_verify(request):
     user, pending = _pending(request)
@@ -133,6 +135,7 @@ def two_factor_verify(request):
                   {"form": form, "person": user}, status=400 if form.errors else 200)
 
 
+@never_cache  # the page shows the secret key
 @require_http_methods(["GET", "POST"])
 def two_factor_setup(request):
     """Add an authenticator: right after the password for someone who must have one and
@@ -179,6 +182,7 @@ def two_factor_setup(request):
     }, status=400 if form.errors else 200)
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def recovery_codes(request):

@@ -82,6 +82,7 @@ def test_enrolment_shows_a_qr_code_and_the_key_and_the_first_code_signs_in(
 
     html = page.content.decode()
     assert page.status_code == 200
+    assert "no-store" in page["Cache-Control"]  # the key must not stay in a cache
     assert '<svg width="' in html
     assert 'class="qr"' in html
     device = TOTPDevice.objects.get(user=manager_user, confirmed=False)
@@ -97,7 +98,9 @@ def test_enrolment_shows_a_qr_code_and_the_key_and_the_first_code_signs_in(
     assert signed_in(visitor)
     device.refresh_from_db()
     assert device.confirmed
-    codes_page = visitor.get(reverse("accounts:recovery_codes")).content.decode()
+    codes_response = visitor.get(reverse("accounts:recovery_codes"))
+    assert "no-store" in codes_response["Cache-Control"]
+    codes_page = codes_response.content.decode()
     codes = list(StaticToken.objects.filter(device__user=manager_user)
                  .values_list("token", flat=True))
     assert len(codes) == 10
