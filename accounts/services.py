@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -68,6 +68,20 @@ def _free_username(claims: dict) -> str:
     return username
 
 
+def _sso_user_create(claims: dict) -> AbstractUser:
+    # Another new person may take the same free name a moment earlier: then the next one.
+    for _ in range(20):
+        user = get_user_model()(username=_free_username(claims))
+        user.set_unusable_password()  # signs in through the provider only
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:
+            continue
+        return user
+    raise IntegrityError(f"no free username for {_display_name(claims)}")
+
+
 def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
     """The staff account for a person the identity provider vouched for, with the role
     their groups give them now (re-synced at every sign-in). Nobody gets an account, or
@@ -80,7 +94,12 @@ def sso_sign_in(*, issuer: str, claims: dict) -> AbstractUser:
         logger.warning("SSO sign-in refused: %s has no %s mapped to a portal role",
                        _display_name(claims), settings.OIDC_ROLE_CLAIM)
         raise NoPortalRole(_display_name(claims))
-    return _sso_account_sync(issuer=issuer, subject=subject, claims=claims, role=role)
+    try:
+        return _sso_account_sync(issuer=issuer, subject=subject, claims=claims, role=role)
+    except IntegrityError:
+        # A new person signing in twice at once (a double click at the provider), or two
+        # new people wanting the same username: the other transaction won; look again.
+        return _sso_account_sync(issuer=issuer, subject=subject, claims=claims, role=role)
 
 
 @transaction.atomic
@@ -100,9 +119,7 @@ def _sso_account_sync(*, issuer: str, subject: str, claims: dict, role: str) -> 
                 .filter(issuer=issuer, subject=subject).first())
     created = identity is None
     if created:
-        user = get_user_model()(username=_free_username(claims))
-        user.set_unusable_password()  # signs in through the provider only
-        user.save()
+        user = _sso_user_create(claims)
         identity = SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     user = identity.user
     user.first_name = str(claims.get("given_name") or user.first_name)[:150]
