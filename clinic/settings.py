@@ -198,8 +198,8 @@ AXES_WHITELIST_CALLABLE = "accounts.lockout.sso_callback_is_checked_by_user"
 AXES_SENSITIVE_PARAMETERS = ["code", "state"]
 
 # --- Staff sign-in: single sign-on (OpenID Connect) and two-factor -----------------
-# README "Staff sign-in" and docs/staff-sign-in.md. SSO is off until OIDC_ISSUER (or the
-# endpoints), OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are all set.
+# README "Staff sign-in" and docs/staff-sign-in.md. SSO is off until OIDC_ISSUER,
+# OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are all set (and then needs OIDC_ROLE_MAP).
 OIDC_ISSUER = env_secure_url("OIDC_ISSUER").rstrip("/")
 # Explicit endpoints win over what the issuer's discovery document says; with all three
 # of authorization, token and JWKS given, discovery is not asked at all.
