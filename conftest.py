@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.test import Client
 
 from clinic import roles
 from clinic.celery import app as celery_app
@@ -30,6 +31,31 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+class SignedInClient(Client):
+    """The test client, with `force_login` and `login` meaning "signed in as the sign-in
+    pages would leave them": with a second factor given, for those who need one (the admin
+    asks for it). Tests of the sign-in itself go through its pages (accounts/tests/)."""
+
+    def _login(self, user, backend=None):
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from accounts.services import two_factor_required
+
+        super()._login(user, backend)
+        if two_factor_required(user):
+            device, _ = TOTPDevice.objects.get_or_create(
+                user=user, name="Test authenticator", defaults={"confirmed": True})
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+
+@pytest.fixture
+def client():
+    return SignedInClient()
 
 
 def make_staff(username: str, role: str | None, *, is_staff=False):

@@ -81,8 +81,26 @@ class StaffUserAdmin(UserAdmin):
     powers above a manager's (superuser, single permissions, the Admin role), so nobody
     can promote themselves or take over an administrator's account."""
 
+    actions = ["two_factor_reset"]
+
     def _is_limited(self, request) -> bool:
         return not request.user.is_superuser
+
+    @admin.action(description="Reset two-factor (lost phone): set up again at next sign-in")
+    def two_factor_reset(self, request, queryset):
+        from accounts.services import two_factor_reset
+
+        for user in queryset:
+            two_factor_reset(user=user, by=request.user)
+        self.message_user(request, f"Two-factor reset for {queryset.count()} staff member(s).")
+
+    def get_actions(self, request):
+        # A manager who could reset a colleague's second factor (and set their password)
+        # could take over their account: only a superuser resets it.
+        actions = super().get_actions(request)
+        if self._is_limited(request):
+            actions.pop("two_factor_reset", None)
+        return actions
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

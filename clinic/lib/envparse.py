@@ -5,6 +5,7 @@ import ipaddress
 import os
 import re
 import zoneinfo
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -117,3 +118,52 @@ def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
             raise ImproperlyConfigured(
                 f"{name}: {part!r} is not an IP address or network (e.g. 10.20.0.0/24).") from None
     return networks
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def url_is_safe_for_credentials(url: str) -> bool:
+    """https, or plain http only to this machine (loopback never leaves it; RFC 8252 §7.3
+    allows the same for native apps). Anything else would send secrets in the clear."""
+    parts = urlsplit(url)
+    if not parts.netloc:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+def env_secure_url(name: str) -> str:
+    """An optional URL that secrets travel to: https:// (http:// only on loopback)."""
+    value = (os.environ.get(name) or "").strip()
+    if value and not url_is_safe_for_credentials(value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be an https:// address (plain http:// only on 127.0.0.1).")
+    return value
+
+
+def env_pairs(name: str, *, values: dict[str, str]) -> dict[str, str]:
+    """'a=x, b=y' -> {'a': values['x'], 'b': values['y']}: each right-hand side must be one
+    of `values`' keys. The left side may hold spaces (group names); it is split at the last
+    '=', since group ids never contain one but a name might."""
+    raw = (os.environ.get(name) or "").strip()
+    pairs: dict[str, str] = {}
+    if not raw:
+        return pairs
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        left, sep, right = item.rpartition("=")
+        left, right = left.strip(), right.strip().lower()
+        if not sep or not left:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} must look like VALUE=ROLE (for example waitlist-managers=manager).")
+        if right not in values:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} names the role {right!r}; use one of: {', '.join(values)}.")
+        if left in pairs and pairs[left] != values[right]:
+            raise ImproperlyConfigured(f"{name}: {left!r} is mapped twice, to different roles.")
+        pairs[left] = values[right]
+    return pairs

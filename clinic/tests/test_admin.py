@@ -28,7 +28,8 @@ READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
              ("axes", "accessattempt"), ("axes", "accessfailurelog"),
              ("axes", "accesslog"),
              ("offers", "offer"),  # offers are made only by the engine
-             ("ehr", "hl7message"), ("ehr", "smarttoken")}  # the HL7 feed and SMART grants
+             ("ehr", "hl7message"), ("ehr", "smarttoken"),  # the HL7 feed and SMART grants
+             ("accounts", "ssoidentity")}  # made by single sign-on itself
 
 
 @pytest.mark.parametrize(("app_label", "model_name"), MODELS)
