@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slotfill
 export TEST_DATABASE_URL
 
-.PHONY: install run reset test test-sqlite test-postgres lint bench clean
+.PHONY: install run reset test test-sqlite test-postgres lint bench corpus clean
 
 install: $(STAMP) $(NODE_STAMP) .env
 
@@ -36,7 +36,7 @@ $(NODE_STAMP): package.json package-lock.json
 run: install .env
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Starting web (http://127.0.0.1:8000), Celery worker and Celery beat. Ctrl-C stops all."
+	@echo "Starting web (http://127.0.0.1:8000), Celery worker, Celery beat and the HL7 listener. Ctrl-C stops all."
 	@# honcho's clock on each line is the clinic's, like the portal's times.
 	@TZ="$$($(PY) manage.py shell -c 'from django.conf import settings; print(settings.TIME_ZONE)')" \
 		$(VENV)/bin/honcho -f Procfile.dev start
@@ -67,6 +67,11 @@ lint: install
 
 bench: install
 	bash bench/run.sh
+
+# How replies are understood: agreement with messaging/corpus/replies.csv and a confusion
+# table per intent and language (docs/replies.md). Fails on any false YES.
+corpus: install
+	$(PY) -m messaging.corpus
 
 clean:
 	rm -rf $(VENV) node_modules var db.sqlite3*

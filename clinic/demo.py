@@ -12,6 +12,11 @@ from clinic.models import AppointmentType, Location, Patient, Provider
 from waitlist.models import WaitlistEntry
 
 DEMO_PASSWORD = "waitlist-demo-2026"
+# Managers and admins sign in with a second factor, in the demo too. Their authenticator
+# is this published key (like the password, for the demo only): add it to an app, or
+# `python manage.py demo_code manager` prints the current code.
+DEMO_TOTP_KEY = b"waitlist-demo-totp!!".hex()
+DEMO_DEVICE_NAME = "Demo authenticator"
 DEMO_USERS = [
     # username, role, Django admin access, superuser
     ("frontdesk", roles.FRONT_DESK, False, False),
@@ -53,9 +58,19 @@ def _clinic_hours(day: dt.date, index: int) -> dt.datetime:
     return timezone.make_aware(opens + dt.timedelta(minutes=minutes))
 
 
+def demo_totp_secret() -> str:
+    from accounts.qr import secret_text
+
+    return secret_text(bytes.fromhex(DEMO_TOTP_KEY))
+
+
 @transaction.atomic
 def seed_demo() -> list[tuple[str, str, bool]]:
     """Create (or leave as they are) the demo data. Returns [(username, role, created)]."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.services import two_factor_required
+
     roles.ensure_roles()
     User = get_user_model()
     logins = []
@@ -69,6 +84,9 @@ def seed_demo() -> list[tuple[str, str, bool]]:
             user.set_password(DEMO_PASSWORD)
             user.save()
         user.groups.add(Group.objects.get(name=role))
+        if created and two_factor_required(user):
+            TOTPDevice.objects.create(user=user, name=DEMO_DEVICE_NAME, key=DEMO_TOTP_KEY,
+                                      confirmed=True)
         logins.append((username, role, created))
 
     main_site, _ = Location.objects.get_or_create(

@@ -15,6 +15,8 @@ class OffersConfig(AppConfig):
         hooks.message_failed.connect(replies.on_message_failed, dispatch_uid="offers-failed")
         hooks.patient_opted_out.connect(replies.on_patient_opted_out,
                                         dispatch_uid="offers-opted-out")
+        hooks.patient_wrong_number.connect(replies.on_patient_wrong_number,
+                                           dispatch_uid="offers-wrong-number")
 
         from offers import waitlist_events
         from waitlist import signals as waitlist_signals

@@ -27,6 +27,10 @@ def offer_state(offer: Offer) -> tuple[str, str]:
     are the model's own (Offer.Status), the admin's too; an offer on hold also says
     whether its text was delivered, in the message log's words."""
     status = offer.status
+    wrong_at = offer.patient.phone_wrong_at
+    if status == Offer.Status.FAILED and wrong_at and offer.updated_at >= wrong_at:
+        # Ended because someone else has the patient's number (they said so by SMS).
+        return "Wrong number", "bad"
     if status == Offer.Status.SENT:
         delivered = any(m.status == Message.Status.DELIVERED for m in offer.offer_messages)
         failed = any(m.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
@@ -109,6 +113,7 @@ def patient_offers_page(*, patient: Patient, page_number, per_page: int = 10) ->
               .order_by("-created_at", "-id"))
     page = Paginator(offers, per_page).get_page(page_number)
     for offer in page.object_list:
+        offer.patient = patient  # the page's own: no query per offer
         offer.state_label, offer.state_style = offer_state(offer)
     return page
 

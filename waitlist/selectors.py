@@ -46,6 +46,7 @@ def entries_matching(
         # to its patient on a large waitlist (see bench/README.md).
         patient_id__in=Patient.objects.filter(
             Q(sms_opted_out_at__isnull=False) | Q(phone_invalid_at__isnull=False)
+            | Q(phone_wrong_at__isnull=False)
         ).values("pk")
     ).filter(
         Q(earliest_date__isnull=True) | Q(earliest_date__lte=slot_date),

@@ -93,3 +93,39 @@ def test_a_twenty_minute_demo_slot_of_any_provider_has_more_patients_than_one_ba
         slot = Slot(provider=provider, location=provider.location, start=start,
                     end=start + dt.timedelta(minutes=20))
         assert len(slot_candidates(slot=slot)) > settings.OFFER_BATCH_SIZE, provider
+
+
+def test_the_demo_manager_and_admin_have_an_authenticator_whose_key_is_printed(
+        capsys, development):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from clinic.demo import demo_totp_secret
+
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert f"manager / {DEMO_PASSWORD}  + two-factor code" in out
+    assert f"admin / {DEMO_PASSWORD}  + two-factor code" in out
+    assert f"frontdesk / {DEMO_PASSWORD}\n" in out  # front desk: a password alone
+    assert demo_totp_secret() in out
+    assert set(TOTPDevice.objects.values_list("user__username", flat=True)) == {"manager",
+                                                                                "admin"}
+
+
+def test_demo_code_prints_a_code_that_signs_the_demo_manager_in(capsys, development, client):
+    call_command("seed_demo")
+    capsys.readouterr()
+    call_command("demo_code", "manager")
+    code = capsys.readouterr().out.split()[1]
+
+    client.post("/accounts/login/", {"username": "manager", "password": DEMO_PASSWORD})
+    response = client.post("/accounts/two-factor/verify/", {"code": code})
+
+    assert response.status_code == 302
+    assert "_auth_user_id" in client.session
+
+
+def test_demo_code_refuses_with_debug_off(settings, development):
+    call_command("seed_demo")
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("demo_code", "manager")

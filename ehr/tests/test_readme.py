@@ -28,7 +28,9 @@ pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)
 
 ROOT = Path(settings.BASE_DIR)
 README = (ROOT / "README.md").read_text()
-SECTION = README.split("\n## EHR integration", 1)[1].split("\n## ", 1)[0]
+# The FHIR part of "EHR integration": up to its first subsection (the HL7 and SMART
+# examples there are run by test_readme_integration.py).
+SECTION = README.split("\n## EHR integration", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
 SHELL_BLOCKS = re.findall(r"```sh\n(.*?)```", SECTION, flags=re.DOTALL)
 DEMO_URL = "http://127.0.0.1:8000"
 
