@@ -38,9 +38,10 @@ def browser_required() -> bool:
     return os.environ.get("REQUIRE_BROWSER") == "1"
 
 
-def sign_in(page, user, password: str = STAFF_PASSWORD) -> None:
+def sign_in(page, user, password: str = STAFF_PASSWORD, *, with_code: bool = True) -> None:
     """Through the sign-in pages, as the person would: the password, then, for managers
-    and admins, the current code of their authenticator app (accounts/)."""
+    and admins, the current code of their authenticator app (accounts/). With
+    `with_code=False` they stop at the page that asks for the code."""
     from django_otp.oath import TOTP
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -54,6 +55,9 @@ def sign_in(page, user, password: str = STAFF_PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     if device is not None:
+        if not with_code:
+            page.wait_for_url("**/accounts/two-factor/verify/")
+            return
         page.get_by_label("Code").fill(f"{TOTP(device.bin_key).token():06d}")
         page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/")

@@ -3,6 +3,9 @@ browser, over a realistic day of the demo clinic: nothing wider than the screen,
 cut off, a compact top bar on the phone, and no serious or critical accessibility
 violation (axe-core from npm, installed by `make install`).
 
+The two-factor pages of signing in (accounts/) are staff pages too: the code check, the
+Two-factor page, setting up an authenticator and the recovery codes.
+
 Screenshots go to test-results/screenshots/<page>-<width>.png; with UPDATE_SCREENSHOTS=1
 the ones the README shows are refreshed in docs/screenshots/.
 """
@@ -108,12 +111,16 @@ def _a_day_at_the_clinic(manager) -> dict:
     return {"winner": winner, "entry": entry}
 
 
-def _pages(day) -> list[tuple[str, str, str]]:
-    """(name, who, path): who is "manager", "front desk" or "nobody" (signed out)."""
+def _pages(day) -> list[tuple[str, ...]]:
+    """(name, who, path, button): who is "manager", "front desk", "manager half-way"
+    (password given, not yet the two-factor code) or "nobody" (signed out); the page is
+    the path's, or where its button (if any) leads."""
     winner, entry = day["winner"], day["entry"]
     offer = Offer.objects.filter(patient=winner).first()
     return [
         ("login", "nobody", "/accounts/login/"),
+        # Within five minutes of the password, or it has to be given again.
+        ("two-factor-verify", "manager half-way", "/accounts/two-factor/verify/"),
         ("today", "manager", "/"),
         ("waitlist", "manager", "/waitlist/"),
         ("waitlist-search", "manager", "/waitlist/?q=gomez&urgent=on"),
@@ -134,6 +141,11 @@ def _pages(day) -> list[tuple[str, str, str]]:
         ("admin-patient", "manager", f"/admin/clinic/patient/{winner.pk}/change/"),
         ("admin-entry", "manager", f"/admin/waitlist/waitlistentry/{entry.pk}/change/"),
         ("admin-messages", "manager", "/admin/messaging/message/"),
+        # The two-factor pages (accounts/).
+        ("two-factor", "manager", "/accounts/two-factor/"),
+        ("two-factor-setup", "front desk", "/accounts/two-factor/setup/"),
+        ("two-factor-new-phone", "manager", "/accounts/two-factor/setup/"),
+        ("recovery-codes", "manager", "/accounts/two-factor/", "Make new recovery codes"),
     ]
 
 
@@ -159,15 +171,20 @@ LAYOUT_PROBLEMS = """() => {
 def test_every_page_fits_the_screen_and_passes_axe(open_page, axe_installed, manager_user,
                                                    front_desk_user, viewport):
     day = _a_day_at_the_clinic(manager_user)
-    signed_in = {"manager": open_page(viewport), "front desk": open_page(viewport),
-                 "nobody": open_page(viewport)}
+    signed_in = {who: open_page(viewport)
+                 for who in ("manager", "front desk", "manager half-way", "nobody")}
     sign_in(signed_in["manager"], manager_user)
     sign_in(signed_in["front desk"], front_desk_user)
+    sign_in(signed_in["manager half-way"], manager_user, with_code=False)
 
     failures = {}
-    for name, who, path in _pages(day):
+    for name, who, path, *button in _pages(day):
         page = signed_in[who]
         response = page.goto(path)
+        if button:
+            with page.expect_navigation() as navigation:
+                page.get_by_role("button", name=button[0]).click()
+            response = navigation.value
         expected = {"forbidden": 403, "not-found": 404}.get(name, 200)
         assert response.status == expected, (name, response.status)
         page.wait_for_load_state("networkidle")
