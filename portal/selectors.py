@@ -15,7 +15,7 @@ from clinic import roles
 from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
-from offers.models import Offer, Slot
+from offers.models import WRONG_NUMBER, Offer, Slot
 from offers.services import phone_fill_undo_until, sms_hours_open
 
 TODAY_PAGE_SIZE = 12
@@ -24,13 +24,12 @@ TODAY_PAGE_SIZE = 12
 # --- Today --------------------------------------------------------------------
 def offer_state(offer: Offer) -> tuple[str, str]:
     """What the front desk wants to know about an offer: (label, badge style). The words
-    are the model's own (Offer.Status), the admin's too; an offer on hold also says
+    are the model's own (Offer.status_label), the admin's too; an offer on hold also says
     whether its text was delivered, in the message log's words."""
     status = offer.status
-    wrong_at = offer.patient.phone_wrong_at
-    if status == Offer.Status.FAILED and wrong_at and offer.updated_at >= wrong_at:
+    if (label := offer.status_label) == WRONG_NUMBER:
         # Ended because someone else has the patient's number (they said so by SMS).
-        return "Wrong number", "bad"
+        return label, "bad"
     if status == Offer.Status.SENT:
         delivered = any(m.status == Message.Status.DELIVERED for m in offer.offer_messages)
         failed = any(m.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)

@@ -104,3 +104,41 @@ def test_the_fill_rate_is_explained_in_plain_words(client, manager_user):
     assert "Fill rate (1 filled, 1 unfilled)" in reports
     assert "Filled by SMS offer (0 slots still offering)" in reports
     assert "decided" not in reports
+
+
+def test_an_offer_ended_by_a_wrong_number_reads_the_same_on_today_the_patient_page_and_the_admin(
+        client, admin_user, django_capture_on_commit_callbacks):
+    from messaging.services import clinic_sms_number, inbound_handle
+
+    offers = [OfferFactory(status=Offer.Status.SENT,
+                           hold_until=timezone.now() + dt.timedelta(minutes=5))
+              for _ in range(3)]
+    stranger = offers[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound_handle(from_number=stranger.patient.phone, to_number=clinic_sms_number(),
+                       body="wrong number", sid="SMwrong0001")
+    stranger.refresh_from_db()
+    assert stranger.status == Offer.Status.FAILED
+    assert stranger.status_label == "Wrong number"
+    client.force_login(admin_user)
+
+    patient_page = client.get(reverse("portal:patient", args=[stranger.patient_id]))
+    outcomes = re.findall(r'data-label="Outcome"><span class="badge [^"]*">([^<]+)<',
+                          patient_page.content.decode())
+    assert outcomes == ["Wrong number"]
+    pages = {
+        "today": reverse("portal:today"),
+        "admin offers": reverse("admin:offers_offer_changelist"),
+        "admin offer": reverse("admin:offers_offer_change", args=[stranger.pk]),
+        "admin slot": reverse("admin:offers_slot_change", args=[stranger.slot_id]),
+    }
+    for name, url in pages.items():
+        html = client.get(url).content.decode()
+        # The changelist's filters list the stored statuses, as filters do.
+        text = _text(re.sub(r'<nav id="changelist-filter".*?</nav>', "", html, flags=re.S))
+        assert "Wrong number" in text, name
+        # Its text was sent: nothing calls it a failure to send.
+        assert Offer.Status.FAILED.label not in text, name
+    # The others' offers keep their own words.
+    others = _text(client.get(reverse("admin:offers_offer_changelist")).content.decode())
+    assert others.count(Offer.Status.SENT.label) >= 2
