@@ -150,3 +150,27 @@ def test_the_simulator_leaves_the_staff_users_own_later_changes_theirs(
     by_patient, by_staff = patient.history.order_by("history_id")[1:]
     assert by_patient.history_user is None
     assert by_staff.history_user == front_desk_user
+
+
+@pytest.mark.django_db(transaction=True)  # the offer ends after the reply's commit
+def test_a_wrong_number_from_the_simulator_is_audited_as_the_patients_not_the_staff_users(
+        client, front_desk_user):
+    """Issue 12's wrong-number flow through issue 13's simulator: the phone's flag and
+    the offer it ends are the patient's doing, by SMS (simulated)."""
+    from clinic.audit import audit_trail_for_patient
+
+    offer = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ana",
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+    client.post(reverse("portal:simulator"), {"phone": offer.patient.phone,
+                                              "body": "wrong number, no Ana here"})
+
+    offer.refresh_from_db()
+    offer.patient.refresh_from_db()
+    assert offer.patient.phone_wrong_at is not None
+    assert offer.status == Offer.Status.FAILED
+    trail = audit_trail_for_patient(offer.patient)
+    rows = [row for row in trail if row.action == "changed"]
+    assert {row.what.split(" (")[0] for row in rows} >= {"Patient", "Offer"}
+    assert {row.who for row in rows} == {f"{offer.patient} (patient), by SMS (simulated)"}
+    assert "frontdesk" not in str(trail)
