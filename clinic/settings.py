@@ -150,8 +150,10 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # kombu's filesystem transport: a broker that needs no server, for `make run`.
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport: a broker that needs no server, for `make run`. The
+    # host name means nothing to it, but without one kombu warns "No hostname was
+    # supplied" on every connection.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     _queue_dir = VAR_DIR / "celery-queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
@@ -367,6 +369,8 @@ OFFER_MIN_LEAD_MINUTES = 60
 OFFER_MAX_BATCH_SIZE = 10
 # How many batches we would like to fit before a slot starts; fewer time => larger batches.
 OFFER_TARGET_BATCHES = 3
+# After "Filled by phone", staff may undo it this long; the patients are texted after.
+PHONE_FILL_UNDO_SECONDS = 120
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
 # The clinic's ranking formula (waitlist/ranking.py).
@@ -406,11 +410,17 @@ SMART_ACCESS_TOKEN_SECONDS = 300
 SMART_JWKS_CACHE_SECONDS = 3600
 
 # --- Logging ------------------------------------------------------------------
+LOG_TIMESTAMPS = env_bool("LOG_TIMESTAMPS", True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_phones": {"()": "clinic.lib.logmask.MaskPhoneNumbers"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"mask_phones": {"()": "clinic.lib.logmask.MaskPhoneNumbers"},
+                "quiet_client_errors": {"()": "clinic.lib.logmask.QuietClientErrors"}},
+    # One clock per line, the clinic's (Django sets the process's time zone to
+    # CLINIC_TIME_ZONE). Under `make run` honcho already stamps each line with the time,
+    # so Procfile.dev turns ours off (LOG_TIMESTAMPS=false).
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"
+                             if LOG_TIMESTAMPS else "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -426,5 +436,7 @@ LOGGING = {
                 # Django's defaults give these their own handlers, without the mask;
                 # request lines carry query strings such as a waitlist search by phone.
                 "django": {"handlers": [], "level": "INFO"},
+                # An ordinary 403 or 404 is one line, not a traceback.
+                "django.request": {"filters": ["quiet_client_errors"]},
                 "django.server": {"handlers": [], "level": "INFO", "propagate": True}},
 }

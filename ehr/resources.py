@@ -4,6 +4,8 @@ Resource ids say which kind a resource is: `waitlist-<n>` is a waitlist entry, `
 a slot (a cancelled appointment being offered, or booked through the system).
 """
 
+from django.utils import timezone
+
 from clinic.models import Patient, Provider
 from offers.models import Slot
 from waitlist.models import WaitlistEntry
@@ -86,7 +88,7 @@ def _base(resource_id, updated_at, identifier_system, identifier_value) -> dict:
         "id": resource_id,
         # Full precision: the search compares microseconds, so an EHR that polls with
         # gt<the largest lastUpdated it saw> must get that exact moment back.
-        "meta": {"lastUpdated": updated_at.isoformat(timespec="microseconds")},
+        "meta": {"lastUpdated": _instant(updated_at, timespec="microseconds")},
     }
     if identifier_value:
         resource["identifier"] = [_identifier(identifier_system, identifier_value)]
@@ -107,8 +109,10 @@ def _identifier(system: str, value: str) -> dict:
     return {"system": system, "value": value} if system else {"value": value}
 
 
-def _instant(moment) -> str:
-    return moment.isoformat(timespec="seconds")
+def _instant(moment, *, timespec: str = "seconds") -> str:
+    """One form for every instant we answer, in POST echoes and GETs alike: the clinic's
+    local time with its offset (2027-01-10T10:00:00-06:00), whatever the moment came in as."""
+    return timezone.localtime(moment).isoformat(timespec=timespec)
 
 
 def _appointment_type(appointment_type) -> dict:

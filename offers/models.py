@@ -79,15 +79,20 @@ class Slot(models.Model):
         return self.status == self.Status.OFFERING
 
 
+# How an offer ended by a wrong-number reply reads (Offer.status_label).
+WRONG_NUMBER = "Wrong number"
+
+
 class Offer(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"  # created; the SMS is not out yet
         SENT = "sent", "Sent, on hold"  # the hold clock is running
+        # The portal and the admin both show these words (one vocabulary, plain).
         ACCEPTED = "accepted", "Accepted"
         DECLINED = "declined", "Declined"
-        EXPIRED = "expired", "Expired"
+        EXPIRED = "expired", "Hold expired"
         FAILED = "failed", "Failed to send"
-        SUPERSEDED = "superseded", "Superseded"
+        SUPERSEDED = "superseded", "Closed"  # the slot was taken, withdrawn or filled by phone
 
     LIVE_STATUSES = (Status.PENDING, Status.SENT)
 
@@ -129,8 +134,19 @@ class Offer(models.Model):
         ]
 
     def __str__(self):
-        return f"Offer of {self.slot} to {self.patient} ({self.get_status_display()})"
+        return f"Offer of {self.slot} to {self.patient} ({self.status_label})"
 
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+    @property
+    def status_label(self) -> str:
+        """The status in the words staff read on Today, the patient page and the admin
+        alike. An offer that failed because someone else has the patient's number (they
+        said so by SMS, messaging's wrong-number flow) says "Wrong number": its text was
+        sent, so "Failed to send" would not be true."""
+        wrong_at = self.patient.phone_wrong_at
+        if self.status == self.Status.FAILED and wrong_at and self.updated_at >= wrong_at:
+            return WRONG_NUMBER
+        return self.get_status_display()

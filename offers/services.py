@@ -324,9 +324,15 @@ def slot_withdraw(*, slot: Slot, by, reason: str = "") -> Slot:
     return slot
 
 
+PHONE_FILL_REASON = "Slot filled by phone"
+
+
 @transaction.atomic
 def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -> Slot:
-    """Staff filled the slot by phone (optionally from a waitlist entry); live offers end."""
+    """Staff filled the slot by phone (optionally from a waitlist entry); live offers end
+    at once, so no YES can take it meanwhile. The patients are texted only when the undo
+    window (PHONE_FILL_UNDO_SECONDS) has passed (slot_phone_fill_announce), so an undo
+    leaves nobody told something untrue."""
     slot = _lock_slot(slot.pk)
     if slot.status == Slot.Status.FILLED:
         raise ValidationError("This slot is already filled.")
@@ -343,7 +349,8 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
                      .filter(patient_id=entry.patient_id).first())
         if own_offer is not None:
             _resolve(own_offer, Offer.Status.ACCEPTED, "Booked by phone", by=by)
-    _supersede_live_offers(slot, "Slot filled by phone", by=by)
+    for offer in slot_live_offers(slot=slot).select_for_update():
+        _resolve(offer, Offer.Status.SUPERSEDED, PHONE_FILL_REASON, by=by)
     slot.status = Slot.Status.FILLED
     slot.filled_via = Slot.FilledVia.PHONE
     slot.filled_entry = entry
@@ -357,11 +364,107 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
         transaction.on_commit(partial(entry_offers_end, entry_id=entry.pk,
                                       reason="Patient booked by phone into another slot"),
                               robust=True)
-    if own_offer is not None:
-        message_send(patient=own_offer.patient, template="confirmation", offer=own_offer,
-                     context={"first_name": own_offer.patient.first_name, "start": slot.start,
-                              "provider": slot.provider.name})
+    _tasks().slot_phone_fill_announce.apply_async_on_commit(
+        (slot.pk,), countdown=settings.PHONE_FILL_UNDO_SECONDS + 1)
     return slot
+
+
+def _phone_fill_offers(slot: Slot) -> list[Offer]:
+    """The offers this slot's fill by phone ended (its patient's own, accepted; the
+    others closed), as opposed to offers that had ended before."""
+    offers = (slot.offers.filter(status__in=(Offer.Status.ACCEPTED, Offer.Status.SUPERSEDED))
+              .select_related("patient"))
+    return [offer for offer in offers
+            if (offer.history.values_list("history_change_reason", flat=True).first() or ""
+                ).endswith(("Booked by phone", PHONE_FILL_REASON))]
+
+
+def phone_fill_undo_until(slot: Slot) -> dt.datetime | None:
+    """Until when staff may undo this slot's fill by phone (None: not undoable)."""
+    if slot.status != Slot.Status.FILLED or slot.filled_via != Slot.FilledVia.PHONE:
+        return None
+    if slot.closed_at is None:
+        return None
+    until = slot.closed_at + dt.timedelta(seconds=settings.PHONE_FILL_UNDO_SECONDS)
+    return until if timezone.now() < until else None
+
+
+@transaction.atomic
+def slot_phone_fill_announce(*, slot_id: int) -> int:
+    """Once the undo window has passed, tell the patients of a slot filled by phone what
+    is true now: its own patient "you're booked", the others holding an offer "no longer
+    available" (unless a reply of theirs was answered meanwhile, or their text never left).
+    Does nothing before then, or if the fill was undone; safe to run twice. Returns how
+    many texts went out."""
+    slot = _lock_slot(slot_id)
+    if slot is None or slot.status != Slot.Status.FILLED or (
+            slot.filled_via != Slot.FilledVia.PHONE) or phone_fill_undo_until(slot):
+        return 0
+    sent = 0
+    for offer in _phone_fill_offers(slot):
+        told = offer.messages.filter(direction=Message.Direction.OUT,
+                                     created_at__gte=slot.closed_at).exclude(
+            kind="offer").exists()
+        if told:
+            continue
+        if offer.status == Offer.Status.ACCEPTED:
+            message_send(patient=offer.patient, template="confirmation", offer=offer,
+                         context={"first_name": offer.patient.first_name,
+                                  "start": slot.start, "provider": slot.provider.name})
+        else:
+            reached = offer.messages.filter(direction=Message.Direction.OUT, kind="offer").exclude(
+                status=Message.Status.SUPPRESSED).exists()
+            _tell_offer_ended(offer, slot, template="offer_closed", text_reached=reached)
+        sent += 1
+    return sent
+
+
+@transaction.atomic
+def slot_phone_fill_undo(*, slot: Slot, by) -> Slot:
+    """Staff take back a fill by phone within the undo window: the slot is offered again,
+    its patient waits again, and the offers it ended are live again while their holds
+    last (nobody was texted about the fill yet). An offer whose patient's reply was
+    answered meanwhile stays ended: what they were told stands."""
+    slot = _lock_slot(slot.pk)
+    if phone_fill_undo_until(slot) is None:
+        raise ValidationError("This fill by phone can no longer be undone: the patients "
+                              "have been told. Withdraw or record the slot again instead.")
+    now = timezone.now()
+    for offer in _phone_fill_offers(slot):
+        answered = offer.messages.filter(direction=Message.Direction.OUT,
+                                         created_at__gte=slot.closed_at).exclude(
+            kind="offer").exists()
+        if answered or offer.hold_until is None or (
+                offer.hold_until > now and Offer.objects.filter(
+                    patient_id=offer.patient_id, status__in=Offer.LIVE_STATUSES).exists()):
+            # Never texted (its text was withdrawn), already answered, or the patient
+            # holds another offer by now (one live offer each): it stays ended.
+            continue
+        offer.responded_at = None
+        status = Offer.Status.SENT if offer.hold_until > now else Offer.Status.EXPIRED
+        _resolve(offer, status, "Fill by phone undone", by=by)
+    if slot.filled_entry_id:
+        entry = WaitlistEntry.objects.select_for_update().get(pk=slot.filled_entry_id)
+        entry.status = WaitlistEntry.Status.ACTIVE
+        _save(entry, "Fill by phone undone: waiting again", by)
+    slot.status = Slot.Status.OFFERING
+    slot.filled_via = ""
+    slot.filled_entry = None
+    slot.closed_at = None
+    _save(slot, "Fill by phone undone", by)
+    _queue_next_batch(slot)
+    return slot
+
+
+def slots_phone_fill_announce_due() -> int:
+    """The sweep's share: announce fills by phone whose window passed (their own task
+    may have been lost, or run too early in eager mode). Looks back an hour."""
+    since = timezone.now() - dt.timedelta(hours=1, seconds=settings.PHONE_FILL_UNDO_SECONDS)
+    due = timezone.now() - dt.timedelta(seconds=settings.PHONE_FILL_UNDO_SECONDS)
+    slot_ids = Slot.objects.filter(status=Slot.Status.FILLED, filled_via=Slot.FilledVia.PHONE,
+                                   closed_at__gte=since, closed_at__lte=due).values_list(
+        "pk", flat=True)
+    return sum(slot_phone_fill_announce(slot_id=pk) for pk in list(slot_ids[:1000]))
 
 
 # --- replies ------------------------------------------------------------------------

@@ -31,6 +31,11 @@ def offer_expire_at_hold_end(offer_id: int) -> bool:
     return services.offer_expire(offer_id=offer_id)
 
 
+@shared_task(acks_late=True, **RETRY)
+def slot_phone_fill_announce(slot_id: int) -> int:
+    return services.slot_phone_fill_announce(slot_id=slot_id)
+
+
 @shared_task(acks_late=True)
 def offers_sweep() -> dict:
     """Every OFFER_SWEEP_SECONDS: expire holds a countdown task missed, start holds
@@ -43,6 +48,7 @@ def offers_sweep() -> dict:
         "holds_started": services.offers_start_missed_holds(),
         "unsent_failed": services.offers_give_up_unsent(),
         "batches": services.slots_resume(),
+        "phone_fills_announced": services.slots_phone_fill_announce_due(),
         # The SMS channel's own reconciliation: messages whose worker died mid-send fail
         # (never resent; their offers move on), and messages whose task was never queued
         # (broker down) are queued again.

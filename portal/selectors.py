@@ -15,35 +15,34 @@ from clinic import roles
 from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
-from offers.models import Offer, Slot
-from offers.services import sms_hours_open
+from offers.models import WRONG_NUMBER, Offer, Slot
+from offers.services import phone_fill_undo_until, sms_hours_open
 
 TODAY_PAGE_SIZE = 12
 
 
 # --- Today --------------------------------------------------------------------
 def offer_state(offer: Offer) -> tuple[str, str]:
-    """What the front desk wants to know about an offer: (label, badge style)."""
+    """What the front desk wants to know about an offer: (label, badge style). The words
+    are the model's own (Offer.status_label), the admin's too; an offer on hold also says
+    whether its text was delivered, in the message log's words."""
     status = offer.status
-    wrong_at = offer.patient.phone_wrong_at
-    if status == Offer.Status.FAILED and wrong_at and offer.updated_at >= wrong_at:
+    if (label := offer.status_label) == WRONG_NUMBER:
         # Ended because someone else has the patient's number (they said so by SMS).
-        return "Wrong number", "bad"
+        return label, "bad"
     if status == Offer.Status.SENT:
         delivered = any(m.status == Message.Status.DELIVERED for m in offer.offer_messages)
         failed = any(m.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
                      for m in offer.offer_messages)
         if failed:
-            return "Not delivered", "bad"
-        return ("Delivered, on hold" if delivered else "Sent, on hold"), "info"
-    return {
-        Offer.Status.PENDING: ("Waiting to send", ""),
-        Offer.Status.ACCEPTED: ("Replied YES", "ok"),
-        Offer.Status.DECLINED: ("Replied NO", ""),
-        Offer.Status.EXPIRED: ("Hold expired", "warn"),
-        Offer.Status.FAILED: ("Failed to send", "bad"),
-        Offer.Status.SUPERSEDED: ("Closed", ""),
-    }.get(status, (offer.get_status_display(), ""))
+            return Message.Status.UNDELIVERED.label, "bad"
+        return ("Delivered, on hold" if delivered else offer.get_status_display()), "info"
+    style = {
+        Offer.Status.ACCEPTED: "ok",
+        Offer.Status.EXPIRED: "warn",
+        Offer.Status.FAILED: "bad",
+    }.get(status, "")
+    return offer.get_status_display(), style
 
 
 def sms_hours_label() -> str:
@@ -81,6 +80,7 @@ def today_slots_page(*, page_number) -> Page:
     for slot in page.object_list:
         live = [o for o in slot.offer_list if o.is_live]
         slot.live_count = len(live)
+        slot.undo_until = phone_fill_undo_until(slot)
         # Offering, nothing out, and it is outside SMS_SEND_HOURS: the sweep sends the
         # batch when the hours open. Staff should see that it waits, not that it is stuck.
         slot.waits_for_texting_hours = slot.is_open and not live and not texting_hours

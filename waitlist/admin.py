@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from waitlist.models import WaitlistEntry
@@ -14,7 +16,9 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
                      "ehr_identifier_value"]
     date_hierarchy = "added_at"
     autocomplete_fields = ["patient"]
-    filter_horizontal = ["providers"]
+    # Checkboxes, not filter_horizontal: a clinic has few providers, and Django's
+    # two-box widget puts aria-label on bare spans (axe: serious).
+    formfield_overrides = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
     list_select_related = ["patient", "appointment_type"]
     # A patient's place in line (urgent, boost) and leaving the list change only in the
     # portal, where a reason is required and kept, and where removing an entry also ends

@@ -6,7 +6,6 @@ from django.urls import reverse
 
 from accounts.oidc import forget_provider_config
 from accounts.tests.idp import CLIENT_ID, CLIENT_SECRET, Person, TestIdentityProvider
-from portal.tests.test_browser import browser, page  # noqa: F401  (chromium, for test_browser)
 
 GROUPS = {"waitlist-frontdesk": "Front desk", "waitlist-managers": "Manager",
           "Waitlist Admins": "Admin"}

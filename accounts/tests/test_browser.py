@@ -12,7 +12,7 @@ from django_otp.oath import TOTP
 from accounts.oidc import forget_provider_config
 from clinic import roles
 from conftest import STAFF_PASSWORD
-from portal.tests.test_browser import SCREENSHOTS
+from portal.tests.browser import SCREENSHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

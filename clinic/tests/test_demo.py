@@ -60,6 +60,41 @@ def test_demo_logins_work(rf, development):
     assert not user.has_perm("waitlist.prioritize_waitlistentry")
 
 
+def test_the_demo_patients_appointments_fall_in_clinic_hours_on_weekdays(development):
+    from django.utils import timezone
+
+    call_command("seed_demo")
+    for entry in WaitlistEntry.objects.all():
+        for moment in (entry.current_appointment_at, entry.added_at):
+            local = timezone.localtime(moment)
+            assert local.weekday() < 5, local
+            assert 8 <= local.hour < 17, local
+            assert local.minute % 20 == 0, local
+        assert entry.added_at < timezone.now() < entry.current_appointment_at
+    hours = {timezone.localtime(e.current_appointment_at).time()
+             for e in WaitlistEntry.objects.all()}
+    assert len(hours) > 6  # spread over the day, not one time for all
+
+
+def test_a_twenty_minute_demo_slot_of_any_provider_has_more_patients_than_one_batch(
+        development, settings):
+    """The README's tour records a 20-minute slot and expects three offers."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from clinic.models import Provider
+    from offers.models import Slot
+    from offers.selectors import slot_candidates
+
+    call_command("seed_demo")
+    start = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=10, minute=0)
+    for provider in Provider.objects.all():
+        slot = Slot(provider=provider, location=provider.location, start=start,
+                    end=start + dt.timedelta(minutes=20))
+        assert len(slot_candidates(slot=slot)) > settings.OFFER_BATCH_SIZE, provider
+
+
 def test_the_demo_manager_and_admin_have_an_authenticator_whose_key_is_printed(
         capsys, development):
     from django_otp.plugins.otp_totp.models import TOTPDevice

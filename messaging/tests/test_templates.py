@@ -155,6 +155,53 @@ def test_segments_are_counted_like_the_carrier_does(text, segments):
     assert sms_segments(text) == segments
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", ["李小龙", "Łukasz", "Ζωή", "Dana \U0001f33c", "Анна",
+                                  "Maximiliana Alexandrina Wilhelmina", "Mary Ann Elizabeth"])
+def test_the_offer_stays_one_segment_whatever_the_name_and_keeps_every_fact(language, name):
+    for day in range(7):
+        start = LONGEST_START + dt.timedelta(days=day)
+        context = {**CONTEXT, "first_name": name, "start": start, "hold_minutes": 10,
+                   "provider": "Dr. Luis Ortega"}
+        text = sms_render(template="offer", language=language, context=context)
+        assert sms_segments(text) == 1, f"{len(text)} characters: {text}"
+        # The facts are all there: who sends it, when, with whom, for how long, how to answer.
+        full = sms_render(template="offer", language=language,
+                          context={**context, "first_name": "Al"})
+        for fact in ("Riverside Family Clinic:", "Dr. Luis Ortega", "10 min", "NO",
+                     full.split(" el ")[-1].split(" con ")[0] if language == "es"
+                     else full.split(" open ")[1].split(" with ")[0]):
+            assert fact in text, (fact, text)
+
+
+@pytest.mark.parametrize(("language", "name", "greeting"), [
+    ("en", "李小龙", "Riverside Family Clinic: Hi, an earlier visit is open"),
+    ("es", "李小龙", "Riverside Family Clinic: Hay una cita libre el"),
+    ("en", "Mary Ann Elizabeth Montgomery-Wellington", "Hi Mary, an earlier visit"),
+])
+def test_a_name_that_does_not_fit_is_shortened_or_left_out_of_the_offer(language, name,
+                                                                         greeting):
+    text = sms_render(template="offer", language=language, context={
+        **CONTEXT, "first_name": name, "start": LONGEST_START, "hold_minutes": 10})
+    assert greeting in text
+    assert sms_is_gsm7(text), text
+
+
+def test_a_short_name_that_fits_stays_whole_in_the_offer():
+    text = sms_render(template="offer", language="en", context={**CONTEXT,
+                                                                "first_name": "Mary Ann"})
+    assert "Hi Mary Ann, an earlier visit" in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_confirmation_to_a_name_in_another_script_stays_within_two_segments(language):
+    text = sms_render(template="confirmation", language=language, context={
+        **CONTEXT, "first_name": "李小龙", "start": LONGEST_START})
+    assert sms_segments(text) <= 2, text
+    assert "Dr. Luis Ortega" in text
+    assert "(312) 555-0100" in text
+
+
 # --- Answers that say where the patient stands (templates/sms/<lang>/_state.txt) ------
 
 STATE_TEMPLATES = ["unclear_reply", "offer_details", "offer_confirm", "thanks_reply",

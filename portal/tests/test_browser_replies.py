@@ -10,7 +10,8 @@ from django.utils import timezone
 from clinic.tests.factories import PatientFactory, ProviderFactory
 from offers.models import Offer
 from offers.services import slot_open
-from portal.tests.test_browser import _shot, _sign_in, browser, page  # noqa: F401 (fixtures)
+from portal.tests.browser import sign_in
+from portal.tests.test_browser import _shot
 from waitlist.tests.factories import WaitlistEntryFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,7 +23,7 @@ def texting_any_hour(settings):
 
 
 def test_a_wrong_number_typed_in_the_simulator_shows_on_today_and_the_patient_page(
-        page, front_desk_user):  # noqa: F811
+        page, front_desk_user):
     ana = PatientFactory(first_name="Ana")
     WaitlistEntryFactory(patient=ana, boost=40)
     WaitlistEntryFactory(patient=PatientFactory(first_name="Ben"))
@@ -31,7 +32,7 @@ def test_a_wrong_number_typed_in_the_simulator_shows_on_today_and_the_patient_pa
     slot_open(provider=ProviderFactory(name="Dr. Maya Patel"), start=start,
               end=start + dt.timedelta(minutes=20))
     offer = Offer.objects.get(patient=ana)
-    _sign_in(page, front_desk_user)
+    sign_in(page, front_desk_user)
     badge = page.locator(f"#offer-{offer.pk}-patient + .badge")
     badge.wait_for()
     page.evaluate("window.__noReload = 1")
