@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.test import Client
 
 from clinic import roles
 from clinic.celery import app as celery_app
@@ -30,6 +31,31 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+class SignedInClient(Client):
+    """The test client, with `force_login` and `login` meaning "signed in as the sign-in
+    pages would leave them": with a second factor given, for those who need one (the admin
+    asks for it). Tests of the sign-in itself go through its pages (accounts/tests/)."""
+
+    def _login(self, user, backend=None):
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from accounts.services import two_factor_required
+
+        super()._login(user, backend)
+        if two_factor_required(user):
+            device, _ = TOTPDevice.objects.get_or_create(
+                user=user, name="Test authenticator", defaults={"confirmed": True})
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+
+@pytest.fixture
+def client():
+    return SignedInClient()
 
 
 def make_staff(username: str, role: str | None, *, is_staff=False):
@@ -70,3 +96,56 @@ def texting_hours_always_open(settings):
     """Offers may be texted at any hour unless a test says otherwise (quiet hours have
     tests of their own), so no test depends on the hour the suite runs."""
     settings.SMS_SEND_HOURS = (datetime.time(0, 0), None)
+
+
+# --- Browser tests (helpers in portal/tests/browser.py; the portal's and accounts' use them)
+@pytest.fixture(scope="session")
+def browser():
+    import os
+
+    from portal.tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, browser_required
+    from portal.tests.browser import missing as browser_missing
+
+    reason = browser_missing()
+    if reason:
+        if browser_required():
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    # playwright's event loop runs in this thread; the test's own ORM calls are still sync.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """open_page(viewport) -> a new page of the live server at that size (a fresh
+    context, signed out), collecting console errors (CSP violations among them)."""
+    from portal.tests.browser import DESK, serve_axe
+
+    contexts = []
+
+    def open_one(viewport=DESK):
+        context = browser.new_context(base_url=live_server.url, viewport=viewport)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.console_errors = []
+        page.on("console",
+                lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
+        serve_axe(page)
+        return page
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page()

@@ -121,5 +121,10 @@ if [ -f bench/bench_ranking.py ] && [ "${BENCH_QUICK:-0}" != "1" ] && [ "${BENCH
         >"$OUT/ranking.txt" 2>&1 || echo "bench_ranking.py failed: see $OUT/ranking.txt"
     "$PY" -m bench.database drop "$PG" "${DB}_ranking" || true
 fi
+# The reply classifier (no database): writes bench/REPLIES.md.
+if [ "${BENCH_QUICK:-0}" != "1" ]; then
+    echo "== bench/bench_replies.py"
+    "$PY" bench/bench_replies.py >"$OUT/replies.txt" 2>&1 || echo "bench_replies.py failed: see $OUT/replies.txt"
+fi
 "$PY" -m bench.runner report
 echo "== done in ${SECONDS}s"

@@ -41,7 +41,8 @@ class PatientAdminForm(forms.ModelForm):
         model = Patient
         # sms_opted_out_at is not here: a texter's STOP is theirs alone, cleared only by
         # their START/UNSTOP (read-only below).
-        fields = ["first_name", "last_name", "phone", "preferred_language", "phone_invalid_at"]
+        fields = ["first_name", "last_name", "phone", "preferred_language", "phone_invalid_at",
+                  "phone_wrong_at"]
 
     def clean_phone(self) -> str:
         try:
@@ -49,14 +50,25 @@ class PatientAdminForm(forms.ModelForm):
         except InvalidPhoneNumber as exc:
             raise forms.ValidationError(str(exc)) from exc
 
+    def clean(self):
+        cleaned = super().clean()
+        # A corrected phone is a new number: what was reported about the old one (wrong
+        # person, invalid) no longer holds, unless staff set it again in this same form.
+        if self.instance.pk and "phone" in self.changed_data:
+            for flag in ("phone_wrong_at", "phone_invalid_at"):
+                if flag not in self.changed_data:
+                    cleaned[flag] = None
+        return cleaned
+
 
 @admin.register(Patient)
 class PatientAdmin(SimpleHistoryAdmin):
     form = PatientAdminForm
     list_display = ["full_name", "phone_masked", "preferred_language", "sms_opted_out_at",
-                    "phone_invalid_at", "created_at"]
+                    "phone_invalid_at", "phone_wrong_at", "created_at"]
     list_filter = ["preferred_language", ("sms_opted_out_at", admin.EmptyFieldListFilter),
-                   ("phone_invalid_at", admin.EmptyFieldListFilter)]
+                   ("phone_invalid_at", admin.EmptyFieldListFilter),
+                   ("phone_wrong_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "phone"]
     date_hierarchy = "created_at"
     readonly_fields = ["sms_opted_out_at", "created_at", "updated_at"]
@@ -71,8 +83,26 @@ class StaffUserAdmin(UserAdmin):
     powers above a manager's (superuser, single permissions, the Admin role), so nobody
     can promote themselves or take over an administrator's account."""
 
+    actions = ["two_factor_reset"]
+
     def _is_limited(self, request) -> bool:
         return not request.user.is_superuser
+
+    @admin.action(description="Reset two-factor (lost phone): set up again at next sign-in")
+    def two_factor_reset(self, request, queryset):
+        from accounts.services import two_factor_reset
+
+        for user in queryset:
+            two_factor_reset(user=user, by=request.user)
+        self.message_user(request, f"Two-factor reset for {queryset.count()} staff member(s).")
+
+    def get_actions(self, request):
+        # A manager who could reset a colleague's second factor (and set their password)
+        # could take over their account: only a superuser resets it.
+        actions = super().get_actions(request)
+        if self._is_limited(request):
+            actions.pop("two_factor_reset", None)
+        return actions
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

@@ -12,6 +12,11 @@ from clinic.models import AppointmentType, Location, Patient, Provider
 from waitlist.models import WaitlistEntry
 
 DEMO_PASSWORD = "waitlist-demo-2026"
+# Managers and admins sign in with a second factor, in the demo too. Their authenticator
+# is this published key (like the password, for the demo only): add it to an app, or
+# `python manage.py demo_code manager` prints the current code.
+DEMO_TOTP_KEY = b"waitlist-demo-totp!!".hex()
+DEMO_DEVICE_NAME = "Demo authenticator"
 DEMO_USERS = [
     # username, role, Django admin access, superuser
     ("frontdesk", roles.FRONT_DESK, False, False),
@@ -38,9 +43,34 @@ PATIENTS = [
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 
 
+# The demo clinic's day: appointments every 20 minutes from 8:00 AM to 4:40 PM, so the
+# demo's times look like a clinic's, not like whenever `make run` was started.
+CLINIC_OPENS = dt.time(8, 0)
+VISITS_A_DAY = 27
+
+
+def _clinic_hours(day: dt.date, index: int) -> dt.datetime:
+    """A weekday time during clinic hours for demo row `index` (spread over the day)."""
+    while day.weekday() >= 5:  # Saturday, Sunday: the demo clinic is closed
+        day += dt.timedelta(days=1)
+    minutes = (index * 7 % VISITS_A_DAY) * 20
+    opens = dt.datetime.combine(day, CLINIC_OPENS)
+    return timezone.make_aware(opens + dt.timedelta(minutes=minutes))
+
+
+def demo_totp_secret() -> str:
+    from accounts.qr import secret_text
+
+    return secret_text(bytes.fromhex(DEMO_TOTP_KEY))
+
+
 @transaction.atomic
 def seed_demo() -> list[tuple[str, str, bool]]:
     """Create (or leave as they are) the demo data. Returns [(username, role, created)]."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.services import two_factor_required
+
     roles.ensure_roles()
     User = get_user_model()
     logins = []
@@ -54,6 +84,9 @@ def seed_demo() -> list[tuple[str, str, bool]]:
             user.set_password(DEMO_PASSWORD)
             user.save()
         user.groups.add(Group.objects.get(name=role))
+        if created and two_factor_required(user):
+            TOTPDevice.objects.create(user=user, name=DEMO_DEVICE_NAME, key=DEMO_TOTP_KEY,
+                                      confirmed=True)
         logins.append((username, role, created))
 
     main_site, _ = Location.objects.get_or_create(
@@ -73,7 +106,7 @@ def seed_demo() -> list[tuple[str, str, bool]]:
         for code, name, minutes in TYPES
     ]
 
-    now = timezone.now()
+    today = timezone.localdate()
     for index, (first, last, language) in enumerate(PATIENTS):
         patient, created = Patient.objects.get_or_create(
             phone=f"+1312555{index + 150:04d}",
@@ -87,10 +120,12 @@ def seed_demo() -> list[tuple[str, str, bool]]:
             appointment_type=types[index % 2],
             urgent=index % 5 == 0,
             boost=(index % 4) * 5,
-            current_appointment_at=now + dt.timedelta(days=20 + 17 * index),
-            added_at=now - dt.timedelta(days=3 + 9 * index),
+            current_appointment_at=_clinic_hours(today + dt.timedelta(days=20 + 17 * index),
+                                                 index),
+            added_at=_clinic_hours(today - dt.timedelta(days=3 + 9 * index), index + 5),
             comment="Demo patient",
         )
         if not entry.any_provider:
-            entry.providers.set(providers[index % len(providers): index % len(providers) + 2])
+            # Two providers each, wrapping round, so every provider has patients waiting.
+            entry.providers.set([providers[(index + k) % len(providers)] for k in (0, 1)])
     return logins

@@ -72,6 +72,12 @@ class Patient(models.Model):
     sms_opted_out_at = models.DateTimeField(null=True, blank=True)
     # Set when Twilio reports the number invalid or not a mobile (21211, 21614).
     phone_invalid_at = models.DateTimeField(null=True, blank=True)
+    # Set when someone at this number replied that it is not the patient's ("wrong
+    # number", "I'm not Ana"): nothing is texted to it until staff correct the phone.
+    phone_wrong_at = models.DateTimeField(
+        "wrong number reported at", null=True, blank=True,
+        help_text="Someone at this number said it is not this patient's. Correct the phone "
+                  "to text them again.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -100,7 +106,8 @@ class Patient(models.Model):
 
     @property
     def can_receive_sms(self) -> bool:
-        return self.sms_opted_out_at is None and self.phone_invalid_at is None
+        return (self.sms_opted_out_at is None and self.phone_invalid_at is None
+                and self.phone_wrong_at is None)
 
     @property
     def phone_masked(self) -> str:

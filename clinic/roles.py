@@ -5,6 +5,8 @@ from django.db.models.signals import post_migrate
 FRONT_DESK = "Front desk"
 MANAGER = "Manager"
 ADMIN = "Admin"
+# Lowest first: a person in several roles has the highest one.
+ROLE_RANK = (FRONT_DESK, MANAGER, ADMIN)
 
 # app_label.codename for each role; a later role has everything of the earlier ones.
 FRONT_DESK_PERMISSIONS = [
@@ -32,6 +34,34 @@ MANAGER_PERMISSIONS = FRONT_DESK_PERMISSIONS + [
     "auth.change_user",
 ]
 ROLE_PERMISSIONS = {FRONT_DESK: FRONT_DESK_PERMISSIONS, MANAGER: MANAGER_PERMISSIONS}
+
+
+def user_role(user) -> str | None:
+    """The highest role a staff user holds, or None. A superuser is an admin."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return ADMIN
+    names = {group.name for group in user.groups.all()}
+    for role in reversed(ROLE_RANK):
+        if role in names:
+            return role
+    return None
+
+
+def role_assign(*, user, role: str | None) -> None:
+    """Give the user exactly `role` (None: no role at all), as the demo and the admin do:
+    managers review the audit trail in the Django admin (staff), admins are superusers."""
+    from django.contrib.auth.models import Group
+
+    if role is not None and role not in ROLE_RANK:
+        raise ValueError(f"unknown role {role!r}")
+    user.is_staff = role in (MANAGER, ADMIN)
+    user.is_superuser = role == ADMIN
+    user.save(update_fields=["is_staff", "is_superuser"])
+    user.groups.remove(*Group.objects.filter(name__in=ROLE_RANK).exclude(name=role))
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role))
 
 
 def ensure_roles(**_kwargs) -> None:

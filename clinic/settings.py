@@ -12,7 +12,12 @@ from django.core.exceptions import ImproperlyConfigured
 from clinic.lib.envparse import (
     env_bool,
     env_choice,
+    env_code_map,
+    env_host,
     env_int,
+    env_networks,
+    env_pairs,
+    env_secure_url,
     env_time_zone,
     parse_send_hours,
 )
@@ -43,7 +48,8 @@ if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the portal's host names when DEBUG is off.")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with its sign-in handed to the portal's (second factor included).
+    "accounts.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,7 +62,12 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "mozilla_django_oidc",
     "clinic",
+    "accounts",
     "messaging",
     "waitlist",
     "offers",
@@ -83,7 +94,10 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Passwords (ModelBackend), unless LOCAL_PASSWORD_SIGN_IN is off.
+    "accounts.backends.LocalPasswordBackend",
+    # Single sign-on; answers only the OpenID Connect callback, and only once configured.
+    "accounts.backends.SsoBackend",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -136,8 +150,10 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # kombu's filesystem transport: a broker that needs no server, for `make run`.
-    CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport: a broker that needs no server, for `make run`. The
+    # host name means nothing to it, but without one kombu warns "No hostname was
+    # supplied" on every connection.
+    CELERY_BROKER_URL = "filesystem://localhost/"
     _queue_dir = VAR_DIR / "celery-queue"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
@@ -181,6 +197,83 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # Behind the reverse proxy every request comes from the proxy's address: count failures
 # per client, from the hop the proxy appends to X-Forwarded-For (clinic/lib/clientip.py).
 AXES_CLIENT_IP_CALLABLE = "clinic.lib.clientip.client_ip"
+# Wrong two-factor codes count as failures too (accounts/lockout.py); an SSO callback
+# carries no username, and is checked against the signed-in person's record instead.
+AXES_WHITELIST_CALLABLE = "accounts.lockout.sso_callback_is_checked_by_user"
+AXES_SENSITIVE_PARAMETERS = ["code", "state"]
+
+# --- Staff sign-in: single sign-on (OpenID Connect) and two-factor -----------------
+# README "Staff sign-in" and docs/staff-sign-in.md. SSO is off until OIDC_ISSUER,
+# OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are all set (and then needs OIDC_ROLE_MAP).
+OIDC_ISSUER = env_secure_url("OIDC_ISSUER").rstrip("/")
+# Explicit endpoints win over what the issuer's discovery document says; with all three
+# of authorization, token and JWKS given, discovery is not asked at all.
+OIDC_ENDPOINTS = {
+    key: env_secure_url(f"OIDC_{key.upper()}")
+    for key in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
+                "end_session_endpoint")
+}
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="").strip()
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="").strip()
+_oidc_given = {
+    "OIDC_ISSUER": OIDC_ISSUER, "OIDC_CLIENT_ID": OIDC_RP_CLIENT_ID,
+    "OIDC_CLIENT_SECRET": OIDC_RP_CLIENT_SECRET}
+SSO_ENABLED = all(_oidc_given.values())
+if any(_oidc_given.values()) and not SSO_ENABLED:
+    raise ImproperlyConfigured(
+        "Single sign-on needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET together; "
+        f"missing: {', '.join(name for name, value in _oidc_given.items() if not value)}.")
+if not OIDC_ISSUER and any(OIDC_ENDPOINTS.values()):
+    raise ImproperlyConfigured("OIDC_*_ENDPOINT variables need OIDC_ISSUER too: ID tokens "
+                               "are checked against it.")
+OIDC_RP_SCOPES = " ".join(env.str("OIDC_SCOPES", default="openid email profile").split())
+if SSO_ENABLED and "openid" not in OIDC_RP_SCOPES.split():
+    raise ImproperlyConfigured(f"OIDC_SCOPES={OIDC_RP_SCOPES!r} must include openid.")
+OIDC_RP_SIGN_ALGO = env_choice("OIDC_SIGN_ALGORITHM", "RS256", (
+    "rs256", "rs384", "rs512", "ps256", "ps384", "ps512", "es256", "es384", "es512")).upper()
+OIDC_TOKEN_USE_BASIC_AUTH = env_choice(
+    "OIDC_TOKEN_AUTH_METHOD", "client_secret_basic",
+    ("client_secret_basic", "client_secret_post")) == "client_secret_basic"
+# The claim that carries the person's groups or app roles, and which values mean which
+# role. A dotted name reaches into an object (Keycloak: realm_access.roles).
+OIDC_ROLE_CLAIM = env.str("OIDC_ROLE_CLAIM", default="groups").strip()
+# The words OIDC_ROLE_MAP uses for clinic/roles.py's roles (its group names).
+OIDC_ROLE_WORDS = {"front_desk": "Front desk", "front-desk": "Front desk",
+                   "manager": "Manager", "admin": "Admin"}
+OIDC_ROLE_MAP = env_pairs("OIDC_ROLE_MAP", values=OIDC_ROLE_WORDS)
+if SSO_ENABLED and not OIDC_ROLE_MAP:
+    raise ImproperlyConfigured(
+        "OIDC_ROLE_MAP must say which values of the role claim "
+        f"({OIDC_ROLE_CLAIM}) mean front_desk, manager or admin; without it nobody could "
+        "sign in through single sign-on.")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username").strip()
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on").strip()
+# Front-desk screens are shared: by default the provider asks for the password again, so
+# the next person at the desk cannot ride on the last one's provider session.
+_prompt = env_choice("OIDC_PROMPT", "login", ("login", "select_account", "consent", "off"))
+OIDC_PROMPT = "" if _prompt == "off" else _prompt
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True  # sent back as id_token_hint when signing out of the provider
+OIDC_TIMEOUT = 10
+OIDC_VERIFY_SSL = True
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:sso_callback"
+OIDC_CALLBACK_CLASS = "accounts.views.SsoCallbackView"
+OIDC_AUTHENTICATE_CLASS = "accounts.views.SsoStartView"
+
+# Once SSO is set up, password sign-in can be switched off for everyone but one named
+# emergency administrator, whose every sign-in is logged as a WARNING and audited.
+LOCAL_PASSWORD_SIGN_IN = env_bool("LOCAL_PASSWORD_SIGN_IN", True)
+BREAK_GLASS_USERNAME = env.str("BREAK_GLASS_USERNAME", default="").strip()
+if not LOCAL_PASSWORD_SIGN_IN and not SSO_ENABLED:
+    raise ImproperlyConfigured(
+        "LOCAL_PASSWORD_SIGN_IN=false needs single sign-on configured (OIDC_ISSUER, "
+        "OIDC_CLIENT_ID, OIDC_CLIENT_SECRET): otherwise nobody could sign in.")
+
+# Two-factor for password sign-in: always for managers and admins (and anyone with
+# access to the Django admin); for front desk only when this says "required". People
+# who sign in through SSO are not asked: their identity provider does MFA.
+TWO_FACTOR_FRONT_DESK = env_choice("TWO_FACTOR_FRONT_DESK", "optional", ("optional", "required"))
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -236,6 +329,8 @@ STORAGES = {
 
 # --- The clinic and its SMS channel -------------------------------------------
 CLINIC_NAME = env.str("CLINIC_NAME", default="Riverside Family Clinic")
+# How the clinic's entry is labelled in staff members' authenticator apps.
+OTP_TOTP_ISSUER = f"{CLINIC_NAME} waitlist"
 # The number patients can call; HELP replies give it. Not part of the contract's table,
 # an optional extra with a demo default.
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="(312) 555-0100")
@@ -274,11 +369,13 @@ OFFER_MIN_LEAD_MINUTES = 60
 OFFER_MAX_BATCH_SIZE = 10
 # How many batches we would like to fit before a slot starts; fewer time => larger batches.
 OFFER_TARGET_BATCHES = 3
+# After "Filled by phone", staff may undo it this long; the patients are texted after.
+PHONE_FILL_UNDO_SECONDS = 120
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
 # A YES this long after its hold ended still takes the slot, but only while nobody else
 # holds an offer for it (its batch-mates all ended and no later batch has gone out) and
-# the patient holds no other offer: one more hold's length (docs/offers.md, "Late YES").
+# the patient holds no other offer: one more hold's length (docs/how-offers-work.md, "Late YES").
 OFFER_LATE_YES_GRACE_SECONDS = OFFER_HOLD_SECONDS
 # When a patient becomes free (an offer of theirs ended), at most this many waiting slots
 # are looked at for them, soonest first; the sweep reaches any beyond.
@@ -293,12 +390,44 @@ RANKING = {
     "waiting_points_max": 10,
 }
 
+# --- EHR interfaces: HL7 v2 over MLLP and SMART Backend Services ----------------
+# `manage.py hl7_listen` (docs/hl7.md). The default listens on this machine only; a site
+# whose interface engine runs elsewhere sets 0.0.0.0 behind a firewall or VPN.
+HL7_MLLP_HOST = env_host("HL7_MLLP_HOST", "127.0.0.1")
+HL7_MLLP_PORT = env_int("HL7_MLLP_PORT", 2575, minimum=1, maximum=65535)
+# MLLP has no authentication of its own: where the port is reachable from a network, list
+# the interface engine's addresses; connections from anywhere else are closed unread.
+HL7_ALLOWED_NETWORKS = env_networks("HL7_ALLOWED_NETWORKS")
+# How to read a message whose MSH-18 names no character set (UTF-8 also reads ASCII).
+HL7_ENCODING = env_choice("HL7_ENCODING", "utf-8", ("utf-8", "latin-1", "ascii"))
+# The identifier system of the provider ids in AIP-3/AIG-3 (matched against Provider's
+# identifier, as FHIR's participant identifiers are). NPI unless the site sends its own.
+HL7_PROVIDER_ID_SYSTEM = env.str("HL7_PROVIDER_ID_SYSTEM",
+                                 default="http://hl7.org/fhir/sid/us-npi").strip()
+if not HL7_PROVIDER_ID_SYSTEM or len(HL7_PROVIDER_ID_SYSTEM) > 255:
+    raise ImproperlyConfigured("HL7_PROVIDER_ID_SYSTEM must be 1 to 255 characters, e.g. "
+                               "http://hl7.org/fhir/sid/us-npi")
+# The scheduling system's service codes (AIS-3) that differ from the clinic's appointment
+# type codes: "FUP=follow-up,NEW=new-patient". Codes not listed are used as they are.
+HL7_SERVICE_CODES = env_code_map("HL7_SERVICE_CODES")
+# SMART Backend Services (docs/smart.md): access tokens live this long. SMART recommends
+# five minutes at most; clients ask for a new one when it runs out.
+SMART_ACCESS_TOKEN_SECONDS = 300
+# A client's registered JWKS URL is fetched again after this long (or for an unknown kid).
+SMART_JWKS_CACHE_SECONDS = 3600
+
 # --- Logging ------------------------------------------------------------------
+LOG_TIMESTAMPS = env_bool("LOG_TIMESTAMPS", True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_phones": {"()": "clinic.lib.logmask.MaskPhoneNumbers"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"mask_phones": {"()": "clinic.lib.logmask.MaskPhoneNumbers"},
+                "quiet_client_errors": {"()": "clinic.lib.logmask.QuietClientErrors"}},
+    # One clock per line, the clinic's (Django sets the process's time zone to
+    # CLINIC_TIME_ZONE). Under `make run` honcho already stamps each line with the time,
+    # so Procfile.dev turns ours off (LOG_TIMESTAMPS=false).
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"
+                             if LOG_TIMESTAMPS else "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -314,5 +443,7 @@ LOGGING = {
                 # Django's defaults give these their own handlers, without the mask;
                 # request lines carry query strings such as a waitlist search by phone.
                 "django": {"handlers": [], "level": "INFO"},
+                # An ordinary 403 or 404 is one line, not a traceback.
+                "django.request": {"filters": ["quiet_client_errors"]},
                 "django.server": {"handlers": [], "level": "INFO", "propagate": True}},
 }

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class EhrConfig(AppConfig):
     name = "ehr"
-    verbose_name = "EHR integration (FHIR API)"
+    verbose_name = "EHR integration (FHIR API, SMART, HL7 feed)"

@@ -4,6 +4,8 @@ Resource ids say which kind a resource is: `waitlist-<n>` is a waitlist entry, `
 a slot (a cancelled appointment being offered, or booked through the system).
 """
 
+from django.utils import timezone
+
 from clinic.models import Patient, Provider
 from offers.models import Slot
 from waitlist.models import WaitlistEntry
@@ -86,7 +88,7 @@ def _base(resource_id, updated_at, identifier_system, identifier_value) -> dict:
         "id": resource_id,
         # Full precision: the search compares microseconds, so an EHR that polls with
         # gt<the largest lastUpdated it saw> must get that exact moment back.
-        "meta": {"lastUpdated": updated_at.isoformat(timespec="microseconds")},
+        "meta": {"lastUpdated": _instant(updated_at, timespec="microseconds")},
     }
     if identifier_value:
         resource["identifier"] = [_identifier(identifier_system, identifier_value)]
@@ -107,8 +109,10 @@ def _identifier(system: str, value: str) -> dict:
     return {"system": system, "value": value} if system else {"value": value}
 
 
-def _instant(moment) -> str:
-    return moment.isoformat(timespec="seconds")
+def _instant(moment, *, timespec: str = "seconds") -> str:
+    """One form for every instant we answer, in POST echoes and GETs alike: the clinic's
+    local time with its offset (2027-01-10T10:00:00-06:00), whatever the moment came in as."""
+    return timezone.localtime(moment).isoformat(timespec=timespec)
 
 
 def _appointment_type(appointment_type) -> dict:
@@ -152,3 +156,60 @@ def _provider_participant(provider: Provider) -> dict:
     if provider.identifier_value:
         actor["identifier"] = _identifier(provider.identifier_system, provider.identifier_value)
     return {"actor": actor, "status": "accepted"}
+
+
+def capability_statement() -> dict:
+    """What /api/fhir/ serves, no more: Appointment read, search and create, behind SMART
+    Backend Services (or an API key). ehr/tests/test_metadata.py holds it to the URLs."""
+    from django.conf import settings
+
+    from ehr import smart
+
+    base = settings.PUBLIC_BASE_URL + "/api/fhir"
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": CAPABILITY_DATE,
+        "publisher": settings.CLINIC_NAME,
+        "kind": "instance",
+        "software": {"name": "Waitlist filler"},
+        "implementation": {"description": f"{settings.CLINIC_NAME}: waitlist filler", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": "Cancellations and waitlist requests in, filled slots out.",
+            "security": {
+                "cors": False,
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"}]}],
+                "description": "SMART Backend Services: client_credentials with a "
+                               "private_key_jwt assertion (RS384 or ES384) at the token "
+                               "endpoint; scopes system/Appointment.read and "
+                               "system/Appointment.write (v2: .rs, .cud). A static API key "
+                               "as the bearer also works.",
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": smart.token_url()}],
+                }],
+            },
+            "resource": [{
+                "type": "Appointment",
+                "interaction": [
+                    {"code": "read", "documentation": "ids waitlist-<n> and slot-<n>"},
+                    {"code": "search-type",
+                     "documentation": "status=booked only: the slots filled through the system"},
+                    {"code": "create", "documentation": "status waitlist or cancelled; a "
+                     "repeated identifier updates the request or answers the same slot"},
+                ],
+                "searchParam": [
+                    {"name": "status", "type": "token", "documentation": "booked"},
+                    {"name": "_lastUpdated", "type": "date", "documentation": "gt only"},
+                ],
+            }],
+        }],
+    }
+
+
+CAPABILITY_DATE = "2026-12-02"

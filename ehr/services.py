@@ -1,15 +1,26 @@
 """Storing what the EHR sent: mapping only. Waitlist writes go through waitlist.services and
 slots through offers.services, so the API follows exactly the rules the portal follows.
+The FHIR API and the HL7 feed (ehr/hl7v2/services.py) both come through here.
 """
+
+import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from simple_history.utils import update_change_reason
 
-from clinic.audit import acting_as, actor_api_key
-from clinic.models import AppointmentType, Patient, Provider
-from ehr.fhir import CancelledAppointment, FhirError, ProviderRef, WaitlistRequest, invalid
-from ehr.models import ApiKey
+from clinic.audit import acting_as
+from clinic.models import AppointmentType, Location, Patient, Provider
+from ehr.fhir import (
+    MAX_DAYS_AHEAD,
+    MAX_SLOT_HOURS,
+    CancelledAppointment,
+    FhirError,
+    ProviderRef,
+    WaitlistRequest,
+    invalid,
+)
 from offers.models import Slot
 from offers.services import slot_open
 from waitlist.models import WaitlistEntry
@@ -28,25 +39,26 @@ FHIR_PATHS = {
 }
 
 
-def audit_reason(what: str) -> str:
-    return f"{what} from the EHR (FHIR API)"
+def audit_reason(what: str, via: str = "FHIR API") -> str:
+    return f"{what} from the EHR ({via})"
 
 
 def appointment_waitlist_save(*, request: WaitlistRequest,
-                              api_key: ApiKey) -> tuple[WaitlistEntry, bool]:
-    """Create or update (by the EHR's identifier) a waitlist entry; True when created."""
-    return _retrying_once(_waitlist_save, request=request, api_key=api_key)
+                              actor: str) -> tuple[WaitlistEntry, bool]:
+    """Create or update (by the EHR's identifier) a waitlist entry; True when created.
+    `actor` is who the audit trail names (clinic.audit: the API key, the SMART client)."""
+    return _retrying_once(_waitlist_save, request=request, actor=actor)
 
 
-def appointment_cancelled_save(*, request: CancelledAppointment,
-                               api_key: ApiKey) -> tuple[Slot, bool]:
+def appointment_cancelled_save(*, request: CancelledAppointment, actor: str,
+                               via: str = "FHIR API") -> tuple[Slot, bool]:
     """Open a slot for a cancelled appointment; a repeated post changes nothing."""
-    return _retrying_once(_cancelled_save, request=request, api_key=api_key)
+    return _retrying_once(_cancelled_save, request=request, via=via, actor=actor)
 
 
-def _retrying_once(save, *, api_key: ApiKey, **kwargs):
-    # The audit trail records the key as the actor of every change ("[API key: Epic] ...").
-    with acting_as(actor_api_key(api_key.name)):
+def _retrying_once(save, *, actor: str, **kwargs):
+    # The audit trail records the caller as the actor of every change ("[API key: Epic] ...").
+    with acting_as(actor):
         # Two posts of one new identifier at once: the loser hits the unique constraint
         # and, on its second try, finds the winner's row and answers as for a repeat.
         try:
@@ -126,8 +138,21 @@ def _same_wishes(entry: WaitlistEntry, wishes: dict) -> bool:
             and entry.urgent == wishes["urgent"] and entry.comment == wishes["comment"])
 
 
+def cancelled_times_check(*, start: dt.datetime, end: dt.datetime) -> None:
+    """The times a freed slot may have, whichever way the EHR sent it."""
+    if end <= start:
+        raise invalid("Appointment.end", "the end must be after the start")
+    if end - start > dt.timedelta(hours=MAX_SLOT_HOURS):
+        raise invalid("Appointment.end", f"an appointment longer than {MAX_SLOT_HOURS} hours")
+    if start <= timezone.now():
+        raise invalid("Appointment.start", "the slot is in the past")
+    if start > timezone.now() + dt.timedelta(days=MAX_DAYS_AHEAD):
+        raise invalid("Appointment.start", "the slot is more than two years ahead")
+
+
 @transaction.atomic
-def _cancelled_save(*, request: CancelledAppointment) -> tuple[Slot, bool]:
+def _cancelled_save(*, request: CancelledAppointment, via: str) -> tuple[Slot, bool]:
+    cancelled_times_check(start=request.start, end=request.end)
     provider = _provider_match_or_create(request.provider)
     appointment_type = _appointment_type(request.appointment_type_codes)
     if request.identifier_value:
@@ -148,17 +173,21 @@ def _cancelled_save(*, request: CancelledAppointment) -> tuple[Slot, bool]:
                                 "withdraw it in the portal)", code="conflict",
                                 expression="Appointment.identifier")
             return existing, False
+    # The first location the EHR names that the clinic knows; else the provider's.
+    location = next((found for name in request.location_names
+                     if (found := Location.objects.filter(name__iexact=name).first())),
+                    provider.location)
     try:
         slot = slot_open(
             provider=provider, start=request.start, end=request.end,
-            appointment_type=appointment_type, location=provider.location,
+            appointment_type=appointment_type, location=location,
             source=Slot.Source.EHR,
             ehr_identifier_system=request.identifier_system,
             ehr_identifier_value=request.identifier_value,
         )
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
-    update_change_reason(slot, audit_reason("Cancellation recorded"))
+    update_change_reason(slot, audit_reason("Cancellation recorded", via))
     return slot, True
 
 

@@ -6,6 +6,7 @@ Every answer is application/fhir+json; every error an OperationOutcome.
 import datetime as dt
 import functools
 import json
+from dataclasses import dataclass
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.paginator import EmptyPage, Paginator
@@ -16,9 +17,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 
-from ehr import fhir, resources, selectors, services
+from clinic.audit import acting_as, actor_api_key
+from ehr import fhir, resources, selectors, services, smart
 from ehr.fhir import FhirError
-from ehr.models import ApiKey
+from ehr.models import SMART_TOKEN_PREFIX, ApiKey
 from offers.models import Slot
 from waitlist.models import WaitlistEntry
 
@@ -42,27 +44,50 @@ def outcome_response(error: FhirError, *, headers=None) -> HttpResponse:
                          status=error.status, headers=headers)
 
 
-def fhir_api(*methods):
-    """Bearer key first, then the method; FhirErrors become OperationOutcomes."""
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a FHIR request: an API key (may do everything) or a SMART access token."""
+
+    actor: str  # as the audit trail names it
+    permissions: frozenset[str]  # SMART v2 letters (c, r, u, d, s)
+
+
+ALL_PERMISSIONS = frozenset("cruds")
+SCOPE_FOR = {smart.CREATE: "system/Appointment.write", smart.READ: "system/Appointment.read",
+             smart.SEARCH: "system/Appointment.read"}
+
+
+def fhir_api(**needs: str | None):
+    """Bearer first (an API key or a SMART access token: 401), then the method (405), then
+    the token's scopes (403); FhirErrors become OperationOutcomes. `needs` maps each
+    method to the SMART permission it takes, e.g. fhir_api(GET=smart.READ)."""
+    methods = list(needs)
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            api_key = _authenticate(request)
-            if api_key is None:
+            try:
+                caller = _authenticate(request)
+            except Unauthenticated as refused:
                 return outcome_response(
-                    FhirError(401, "Send a valid API key: Authorization: Bearer <key>",
-                              code="login"),
-                    headers={"WWW-Authenticate": 'Bearer realm="fhir"'})
-            # The audit trail names the key as the actor of what this request changes.
-            request.api_key = api_key
+                    FhirError(401, refused.message, code="login"),
+                    headers={"WWW-Authenticate": _challenge(refused.error, refused.message)})
             if request.method not in methods:
                 return outcome_response(
                     FhirError(405, f"{request.method} is not supported here; "
                               f"use {' or '.join(methods)}", code="not-supported"),
                     headers={"Allow": ", ".join(methods)})
+            needed = needs[request.method]
+            if needed is not None and needed not in caller.permissions:
+                scope = SCOPE_FOR[needed]
+                return outcome_response(
+                    FhirError(403, f"The access token's scopes do not allow this request; it "
+                              f"needs {scope}", code="forbidden"),
+                    headers={"WWW-Authenticate": _challenge("insufficient_scope", "",
+                                                            scope=scope)})
             try:
-                return view(request, *args, api_key=api_key, **kwargs)
+                with acting_as(caller.actor):
+                    return view(request, *args, caller=caller, **kwargs)
             except FhirError as error:
                 return outcome_response(error)
 
@@ -71,16 +96,52 @@ def fhir_api(*methods):
     return decorator
 
 
-def _authenticate(request) -> ApiKey | None:
-    scheme, _, raw_key = request.headers.get("Authorization", "").partition(" ")
-    raw_key = raw_key.strip()
-    if scheme.lower() != "bearer" or not raw_key or len(raw_key) > 200:
-        return None
-    return ApiKey.authenticate(raw_key)
+def _challenge(error: str | None, description: str, *, scope: str = "") -> str:
+    parts = ['Bearer realm="fhir"']
+    if error:
+        parts.append(f'error="{error}"')
+    if description:
+        parts.append(f'error_description="{description.replace(chr(34), chr(39))[:200]}"')
+    if scope:
+        parts.append(f'scope="{scope}"')
+    return ", ".join(parts)
 
 
-@fhir_api("GET", "POST")
-def appointments(request, *, api_key):
+class Unauthenticated(Exception):
+    def __init__(self, message: str, error: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.error = error  # RFC 6750's error code, when a token was sent
+
+
+def _authenticate(request) -> Caller:
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    raw = raw.strip()
+    missing = Unauthenticated("Send a valid API key or SMART access token: "
+                              "Authorization: Bearer <key or token>")
+    if scheme.lower() != "bearer" or not raw or len(raw) > 200:
+        raise missing
+    if raw.startswith(SMART_TOKEN_PREFIX):
+        try:
+            token = smart.token_authenticate(raw)
+        except smart.TokenRefused as exc:
+            raise Unauthenticated(str(exc).capitalize(), "invalid_token") from None
+        return Caller(actor=actor_smart_client(token.client.name),
+                      permissions=frozenset(smart.scopes_permissions(token.scopes)))
+    api_key = ApiKey.authenticate(raw)
+    if api_key is None:
+        raise missing
+    # The audit trail names the key as the actor of what this request changes.
+    request.api_key = api_key
+    return Caller(actor=actor_api_key(api_key.name), permissions=ALL_PERMISSIONS)
+
+
+def actor_smart_client(name: str) -> str:
+    return f"SMART client: {name}"
+
+
+@fhir_api(GET=smart.SEARCH, POST=smart.CREATE)
+def appointments(request, *, caller: Caller):
     if request.method == "GET":
         return _search_booked(request)
     if request.content_type not in BODY_CONTENT_TYPES:
@@ -89,11 +150,13 @@ def appointments(request, *, api_key):
     appointment = fhir.appointment_parse(fhir.json_load(_body(request)))
     if appointment.status == "waitlist":
         wanted = fhir.waitlist_request_from(appointment)
-        entry, created = services.appointment_waitlist_save(request=wanted, api_key=api_key)
+        entry, created = services.appointment_waitlist_save(request=wanted,
+                                                              actor=caller.actor)
         resource = resources.entry_resource(entry)
     elif appointment.status == "cancelled":
         cancelled = fhir.cancelled_appointment_from(appointment)
-        slot, created = services.appointment_cancelled_save(request=cancelled, api_key=api_key)
+        slot, created = services.appointment_cancelled_save(request=cancelled,
+                                                              actor=caller.actor)
         resource = resources.slot_resource(slot)
     else:
         raise fhir.invalid("Appointment.status",
@@ -104,8 +167,8 @@ def appointments(request, *, api_key):
                          headers={"Location": location})
 
 
-@fhir_api("GET")
-def appointment_detail(request, resource_id, *, api_key):
+@fhir_api(GET=smart.READ)
+def appointment_detail(request, resource_id, *, caller: Caller):
     parsed = resources.resource_id_parse(resource_id)
     if parsed is not None:
         kind, pk = parsed
@@ -123,8 +186,8 @@ def appointment_detail(request, resource_id, *, api_key):
                     "'waitlist-12' or 'slot-34')", code="not-found")
 
 
-@fhir_api("GET", "POST", "PUT", "PATCH", "DELETE")
-def not_found(request, *, api_key):
+@fhir_api(GET=None, POST=None, PUT=None, PATCH=None, DELETE=None)
+def not_found(request, *, caller: Caller):
     raise FhirError(404, "Only /api/fhir/Appointment is served here", code="not-found")
 
 
@@ -217,3 +280,12 @@ def _positive_int(value: str | None, name: str, default: int, *, maximum: int) -
         raise FhirError(400, f"{name} must be a whole number from 1 to {maximum}",
                         code="invalid", expression=name)
     return int(value)
+
+
+@csrf_exempt
+def metadata(request):
+    """The CapabilityStatement: public, as FHIR and SMART expect, and only what is served."""
+    if request.method != "GET":
+        return outcome_response(FhirError(405, "GET the CapabilityStatement",
+                                          code="not-supported"), headers={"Allow": "GET"})
+    return fhir_response(resources.capability_statement())

@@ -11,13 +11,33 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The message log is evidence: read and searched, never changed from the admin."""
 
 
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """Twilio's error codes seen, and "No error": Django's plain field filter would offer
+    the blank code as a link without a name."""
+
+    title = "error code"
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        codes = (Message.objects.exclude(error_code="").order_by("error_code")
+                 .values_list("error_code", flat=True).distinct())
+        return [("none", "No error"), *((code, code) for code in codes)]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(error_code="")
+        if self.value():
+            return queryset.filter(error_code=self.value())
+        return queryset
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     """The message log is evidence: it can be read and searched, never edited or deleted."""
 
     list_display = ["created_at", "direction", "kind", "patient", "offer", "to_number",
                     "from_number", "status", "error_code", "attempts", "twilio_sid"]
-    list_filter = ["direction", "status", "kind", "error_code"]
+    list_filter = ["direction", "status", "kind", ErrorCodeFilter]
     search_fields = ["twilio_sid", "from_number", "to_number", "patient__last_name"]
     date_hierarchy = "created_at"
     list_select_related = ["patient", "offer__slot__provider", "offer__patient"]

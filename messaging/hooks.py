@@ -1,8 +1,11 @@
 """The one hand-off between the SMS channel and whoever uses it (the offer engine).
 
 messaging knows nothing about slots. It understands what a patient's reply means
-(yes, no, stop, help, ...) and hands yes/no over to one registered reply handler,
-which decides what happens and which template answers. Hand-overs to the SMS provider,
+(messaging.intents), acts itself on what concerns the channel (STOP, START, HELP, a wrong
+number), and hands every other reply (yes, no, a question, thanks, ...: the intents in
+HANDED_OVER) to one registered reply handler. Only the handler knows the patient's
+state (a live offer, a booking, nothing), so it decides what happens and which template
+answers, with what context; None means "answer nothing". Hand-overs to the SMS provider,
 delivery failures and opt-outs are announced with signals, so users of the channel can
 react.
 
@@ -28,8 +31,14 @@ class ReplyAnswer:
     offer_id: int | None = None
 
 
-# handler(*, patient, intent: "yes" | "no", message) -> ReplyAnswer
-ReplyHandler = Callable[..., ReplyAnswer]
+# The replies the handler answers: everything but what the channel settles itself.
+HANDED_OVER = frozenset({
+    "yes", "no", "reschedule", "conditional", "ask_when", "ask_who", "ask_other", "thanks",
+    "other_language", "unclear",
+})
+
+# handler(*, patient, intent: one of HANDED_OVER, message) -> ReplyAnswer | None
+ReplyHandler = Callable[..., ReplyAnswer | None]
 
 _reply_handler: ReplyHandler | None = None
 
@@ -76,3 +85,8 @@ patient_opted_out = Signal()
 
 # Sent after commit when a patient opts back in (START/UNSTOP): kwargs patient.
 patient_opted_in = Signal()
+
+# Sent after commit when someone at a patient's number replied that it is not theirs
+# ("wrong number"): kwargs patient. Nothing more is texted to the number; users of the
+# channel end what they had going with the patient (the offer engine its live offer).
+patient_wrong_number = Signal()

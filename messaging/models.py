@@ -23,7 +23,7 @@ class Message(models.Model):
         ACCEPTED = "accepted", "Accepted by Twilio"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
-        UNDELIVERED = "undelivered", "Undelivered"
+        UNDELIVERED = "undelivered", "Not delivered"
         FAILED = "failed", "Failed"
         # Outbound messages we decided not to send (patient opted out meanwhile).
         SUPPRESSED = "suppressed", "Not sent"

@@ -10,8 +10,14 @@ LANGUAGES = ("en", "es")
 TEMPLATE_NAMES = (
     "offer", "confirmation", "already_filled", "offer_expired", "declined", "offer_closed",
     "nothing_to_answer", "unclear_reply", "opt_out", "opt_in", "help", "unknown_number",
-    "offer_closed_off_waitlist", "help_opted_out",
+    "offer_closed_off_waitlist", "help_opted_out", "offer_details", "offer_confirm",
+    "thanks_reply", "other_language", "who_we_are", "call_us", "declined_later",
+    "wrong_number",
 )
+# Templates that say where the patient stands (templates/sms/<lang>/_state.txt), from the
+# context's `state`: live (an offer they can still take), booked, closed (our last offer
+# ended) or none; with start, provider, minutes_left and on_waitlist.
+STATES = ("live", "booked", "closed", "none")
 
 _engine: Engine | None = None
 
@@ -28,6 +34,17 @@ def _sms_engine() -> Engine:
     return _engine
 
 
+# How many segments a text may cost. The offer must be one: a patient deciding in
+# minutes should get it whole, and it goes to many patients. The others, two.
+SEGMENT_BUDGET = {"offer": 1}
+DEFAULT_SEGMENT_BUDGET = 2
+# What gives way when a text would cost more than its budget: the patient's name, which
+# is shortened to its first word or left out ("Hi, an earlier visit..."); never the
+# facts (clinic, time, provider, hold, how to answer). A name in another script (李小龙)
+# would switch the whole text to UCS-2, 70 characters a segment.
+GIVES_WAY = "first_name"
+
+
 def sms_render(*, template: str, language: str, context: dict | None = None) -> str:
     """The text of one SMS. Unknown languages fall back to English."""
     if template not in TEMPLATE_NAMES:
@@ -40,12 +57,31 @@ def sms_render(*, template: str, language: str, context: dict | None = None) -> 
     }
     full_context = {key: sms_plain(value) if isinstance(value, str) else value
                     for key, value in full_context.items()}
+    text = _render(template, language, full_context)
+    budget = SEGMENT_BUDGET.get(template, DEFAULT_SEGMENT_BUDGET)
+    name = full_context.get(GIVES_WAY)
+    if sms_segments(text) > budget and isinstance(name, str) and name:
+        for shorter in _shorter_names(name):
+            text = _render(template, language, {**full_context, GIVES_WAY: shorter})
+            if sms_segments(text) <= budget:
+                break
+    return text
+
+
+def _render(template: str, language: str, context: dict) -> str:
     with translation.override(language):
         text = _sms_engine().get_template(f"sms/{language}/{template}.txt").render(
-            Context(full_context, autoescape=False)
+            Context(context, autoescape=False)
         )
     # Templates may wrap lines for readability; an SMS is one paragraph.
     return " ".join(text.split())
+
+
+def _shorter_names(name: str) -> list[str]:
+    """"Mary Ann" -> ["Mary", ""]; a name outside GSM-7 -> [""] (left out)."""
+    first_word = name.split()[0] if name.split() else ""
+    shorter = [first_word] if first_word != name and sms_is_gsm7(first_word) else []
+    return [*shorter, ""]
 
 
 # GSM 03.38: the basic alphabet, and the extension table whose characters cost two septets.

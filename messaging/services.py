@@ -39,6 +39,7 @@ Status = Message.Status
 
 # The opt-out confirmation is the one message an opted-out patient still gets.
 OPT_OUT_TEMPLATE = "opt_out"
+WRONG_NUMBER_TEMPLATE = "wrong_number"
 
 # Statuses only move forward: a late "sent" never overwrites "delivered".
 STATUS_RANK = {
@@ -86,15 +87,16 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
     the opt-out confirmation itself).
     """
     # Read the flags fresh: a STOP may have arrived since the caller loaded the patient.
-    opted_out_at, invalid_at, number_opted_out = Patient.objects.filter(
+    opted_out_at, invalid_at, wrong_at, number_opted_out = Patient.objects.filter(
         pk=patient.pk).annotate(number_opted_out=_number_opted_out()).values_list(
-        "sms_opted_out_at", "phone_invalid_at", "number_opted_out").get()
+        "sms_opted_out_at", "phone_invalid_at", "phone_wrong_at", "number_opted_out").get()
     if number_opted_out and opted_out_at is None:
         _patient_take_number_opt_out(patient)
         opted_out_at = patient.sms_opted_out_at
-    if invalid_at or (opted_out_at and template != OPT_OUT_TEMPLATE):
+    if invalid_at or wrong_at or (opted_out_at and template != OPT_OUT_TEMPLATE):
         logger.info("SMS %s to patient %s not sent: %s", template, patient.pk,
-                    "number flagged invalid" if invalid_at else "patient opted out")
+                    "number flagged invalid" if invalid_at else
+                    "wrong number" if wrong_at else "patient opted out")
         return None
     body = sms_render(template=template, language=patient.preferred_language,
                       context=context)
@@ -181,11 +183,11 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
 
     patient = message.patient
     if patient is not None and (
-        patient.phone_invalid_at
+        patient.phone_invalid_at or patient.phone_wrong_at
         or (patient.sms_opted_out_at and message.kind != OPT_OUT_TEMPLATE)
     ):
         _message_fail(message, status=Status.SUPPRESSED, permanent=True,
-                      error_code="", error_message="Patient opted out or number invalid")
+                      error_code="", error_message="Patient opted out or number invalid or wrong")
         return Status.SUPPRESSED
 
     try:
@@ -471,21 +473,43 @@ def patient_flag_invalid_phone(*, patient: Patient, reason: str) -> bool:
     return True
 
 
+def patient_flag_wrong_number(*, patient: Patient, reason: str) -> bool:
+    """Someone at the patient's number says it is not the patient's: no more texts to it
+    (message_send refuses, queued ones are suppressed), staff see it on the patient, and
+    users of the channel hear it after commit (patient_wrong_number), so the offer engine
+    ends the patient's live offer. Audited with `reason`. True if this call flagged it."""
+    with transaction.atomic():
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        if locked.phone_wrong_at is not None:
+            patient.phone_wrong_at = locked.phone_wrong_at
+            return False
+        locked.phone_wrong_at = timezone.now()
+        locked._change_reason = reason
+        locked.save(update_fields=["phone_wrong_at", "updated_at"])
+        patient.phone_wrong_at = locked.phone_wrong_at
+        transaction.on_commit(partial(hooks.patient_wrong_number.send, sender=Patient,
+                                      patient=locked))
+    logger.info("Patient %s: someone at their number says it is a wrong number", patient.pk)
+    return True
+
+
 # --- Inbound ----------------------------------------------------------------------
 
 
 def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> str | None:
     """Everything an inbound SMS causes: log it (once per sid), understand it, act (opt
-    out/in, help, or hand yes/no to the registered reply handler), and log the answer.
+    out/in, help, a wrong number; every other reply goes to the registered reply handler,
+    which knows the patient's state), and log the answer.
     Returns the reply text to send back (TwiML), or None for a duplicate sid. An empty
     string means "answer nothing" (an opted-out patient, a repeated STOP). Used by the
     Twilio webhook and by the portal's SMS simulator alike.
     """
     sender = _as_e164(from_number)
-    intent = understand(body)
     with transaction.atomic():
         patient = (Patient.objects.filter(phone=sender)
                    .annotate(number_opted_out=_number_opted_out()).first())
+        # The name we text them by: "I'm not Ana" is a wrong number.
+        intent = understand(body, first_name=patient.first_name if patient else "")
         ours = _as_e164(to_number) if to_number else clinic_sms_number()
         inbound = Message(
             direction=Message.Direction.IN, from_number=sender[:20],
@@ -557,17 +581,29 @@ def _inbound_answer(*, patient: Patient | None, intent: Intent,
     if intent == Intent.OPT_IN:
         opted_in = patient_opt_in(patient=patient, reason="Patient texted START")
         return hooks.ReplyAnswer("opt_in" if opted_in else "help")
-    if intent == Intent.HELP:
+    if intent == Intent.WRONG_NUMBER:
+        # Never a yes or a no: the person at this number is not the patient. Told once.
+        flagged = patient_flag_wrong_number(
+            patient=patient, reason="Wrong number: the person at this phone says it is not "
+                                    "the patient's")
+        return hooks.ReplyAnswer(WRONG_NUMBER_TEMPLATE) if flagged and not (
+            patient.sms_opted_out_at) else None
+    if intent == Intent.HELP and patient.sms_opted_out_at is not None:
         # Carriers expect HELP answered always, opted out or not.
-        return hooks.ReplyAnswer("help_opted_out" if patient.sms_opted_out_at else "help")
+        return hooks.ReplyAnswer("help_opted_out")
     if patient.sms_opted_out_at is not None:
         return None  # nothing else of any kind until START
-    if intent in (Intent.YES, Intent.NO):
-        handler = hooks.get_reply_handler()
-        if handler is None:
-            return hooks.ReplyAnswer("nothing_to_answer")
-        return handler(patient=patient, intent=str(intent), message=inbound)
-    return hooks.ReplyAnswer("unclear_reply")
+    if patient.phone_wrong_at is not None:
+        # Whoever texts from a number reported wrong is not known to be the patient.
+        return hooks.ReplyAnswer("unknown_number")
+    if intent == Intent.HELP:
+        return hooks.ReplyAnswer("help")
+    handler = hooks.get_reply_handler()
+    if handler is None or intent not in hooks.HANDED_OVER:
+        # Nobody to ask about the patient's state: assume no offer, never a live one.
+        template = "nothing_to_answer" if intent in (Intent.YES, Intent.NO) else "unclear_reply"
+        return hooks.ReplyAnswer(template, {"state": "none"})
+    return handler(patient=patient, intent=str(intent), message=inbound)
 
 
 def _unknown_number_answer(*, phone: str, intent: Intent) -> hooks.ReplyAnswer | None:
@@ -579,6 +615,8 @@ def _unknown_number_answer(*, phone: str, intent: Intent) -> hooks.ReplyAnswer |
         return hooks.ReplyAnswer("opt_in" if number_opt_in(phone=phone) else "unknown_number")
     if OptedOutNumber.objects.filter(phone=phone).exists():
         return None
+    if intent == Intent.WRONG_NUMBER:
+        return hooks.ReplyAnswer(WRONG_NUMBER_TEMPLATE)  # and it is no patient's: nothing to stop
     return hooks.ReplyAnswer("unknown_number")
 
 

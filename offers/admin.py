@@ -19,12 +19,24 @@ from offers import services
 from offers.models import Offer, Slot
 
 
-class OfferInline(admin.TabularInline):
+class OfferStatusMixin:
+    """An offer's status in the portal's words (Offer.status_label: "Wrong number" too)."""
+
+    @admin.display(description="status", ordering="status")
+    def offer_status(self, offer: Offer) -> str:
+        return offer.status_label
+
+
+class OfferInline(OfferStatusMixin, admin.TabularInline):
     model = Offer
     extra = 0
     can_delete = False
-    fields = ["patient", "batch", "score", "status", "sent_at", "hold_until", "responded_at"]
+    fields = ["patient", "batch", "score", "offer_status", "sent_at", "hold_until",
+              "responded_at"]
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("patient")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -122,14 +134,22 @@ class SlotAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Offer)
-class OfferAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+class OfferAdmin(OfferStatusMixin, ReadOnlyAdminMixin, SimpleHistoryAdmin):
     """Read-only: offers change only through the engine (replies, expiry, staff actions
     on their slot), under the slot's lock."""
 
-    list_display = ["slot", "patient", "batch", "score", "status", "sent_at", "hold_until",
-                    "responded_at"]
+    list_display = ["slot", "patient", "batch", "score", "offer_status", "sent_at",
+                    "hold_until", "responded_at"]
     list_filter = ["status", "batch"]
     search_fields = ["patient__first_name", "patient__last_name", "patient__phone"]
     date_hierarchy = "created_at"
     list_select_related = ["slot__provider", "patient"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Every field, with the status in the portal's words in its place.
+        return ["offer_status" if name == "status" else name
+                for name in super().get_readonly_fields(request, obj)]
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
 

@@ -18,6 +18,8 @@ class OffersConfig(AppConfig):
                                         dispatch_uid="offers-opted-out")
         hooks.patient_opted_in.connect(replies.on_patient_opted_in,
                                        dispatch_uid="offers-opted-in")
+        hooks.patient_wrong_number.connect(replies.on_patient_wrong_number,
+                                           dispatch_uid="offers-wrong-number")
 
         from offers import waitlist_events
         from waitlist import signals as waitlist_signals

@@ -38,7 +38,8 @@ class Slot(models.Model):
         NONE = "", "No reason recorded"
         TOO_SOON = "too_soon", "Starts too soon to offer by text"
         NOBODY_FITS = "nobody_fits", "Nobody on the waitlist fits it"
-        NOBODY_TOOK_IT = "nobody_took_it", "Everyone who fits was offered it; nobody took it"
+        NOBODY_TOOK_IT = ("nobody_took_it",
+                          "Everyone on the waitlist who fits was offered it; nobody took it")
 
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="slots")
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.PROTECT)
@@ -60,7 +61,7 @@ class Slot(models.Model):
     )
     closed_at = models.DateTimeField(null=True, blank=True)
     # An offering slot with no offer out says why (busy patients, texting hours); the
-    # engine sends its batch as soon as that changes. See docs/offers.md.
+    # engine sends its batch as soon as that changes. See docs/how-offers-work.md.
     waiting_for = models.CharField(max_length=16, choices=WaitingFor.choices, blank=True,
                                    default=WaitingFor.NOTHING)
     unfilled_reason = models.CharField(max_length=16, choices=UnfilledReason.choices,
@@ -105,15 +106,20 @@ class Slot(models.Model):
         return self.status == self.Status.OFFERING
 
 
+# How an offer ended by a wrong-number reply reads (Offer.status_label).
+WRONG_NUMBER = "Wrong number"
+
+
 class Offer(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"  # created; the SMS is not out yet
         SENT = "sent", "Sent, on hold"  # the hold clock is running
+        # The portal and the admin both show these words (one vocabulary, plain).
         ACCEPTED = "accepted", "Accepted"
         DECLINED = "declined", "Declined"
-        EXPIRED = "expired", "Expired"
+        EXPIRED = "expired", "Hold expired"
         FAILED = "failed", "Failed to send"
-        SUPERSEDED = "superseded", "Superseded"
+        SUPERSEDED = "superseded", "Closed"  # the slot was taken, withdrawn or filled by phone
 
     LIVE_STATUSES = (Status.PENDING, Status.SENT)
 
@@ -155,8 +161,19 @@ class Offer(models.Model):
         ]
 
     def __str__(self):
-        return f"Offer of {self.slot} to {self.patient} ({self.get_status_display()})"
+        return f"Offer of {self.slot} to {self.patient} ({self.status_label})"
 
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
+
+    @property
+    def status_label(self) -> str:
+        """The status in the words staff read on Today, the patient page and the admin
+        alike. An offer that failed because someone else has the patient's number (they
+        said so by SMS, messaging's wrong-number flow) says "Wrong number": its text was
+        sent, so "Failed to send" would not be true."""
+        wrong_at = self.patient.phone_wrong_at
+        if self.status == self.Status.FAILED and wrong_at and self.updated_at >= wrong_at:
+            return WRONG_NUMBER
+        return self.get_status_display()

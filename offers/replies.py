@@ -1,12 +1,28 @@
-"""What the SMS channel hands the offer engine: a patient's YES or NO, and the news that
-an offer's message left for the patient, failed, or a patient opted out. Connected in
-OffersConfig.ready()."""
+"""What the SMS channel hands the offer engine: a patient's reply (yes, no, a question,
+thanks, ...), and the news that an offer's message left for the patient, failed, or that
+a patient opted out or is not at their number. Connected in OffersConfig.ready().
 
+Every answer fits the patient's actual state (templates/sms/<lang>/_state.txt): only a
+patient holding an offer they can still take is asked to reply YES; one who is booked
+hears their booking; one whose offer ended hears that it did, and "you stay on our
+waitlist" only while they are on it. Only YES and NO (and a NO asking for another time)
+change anything; every other reply is answered from a plain read, without locks.
+"""
+
+import datetime as dt
 import logging
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
 
 from messaging.hooks import ReplyAnswer
 from offers import services
-from offers.services import Outcome
+from offers.models import Offer, Slot
+from offers.selectors import patient_offer_to_answer
+from offers.services import Outcome, ReplyResult
+from waitlist.models import WaitlistEntry
 
 log = logging.getLogger(__name__)
 
@@ -20,18 +36,111 @@ TEMPLATES = {
     Outcome.DECLINED: "declined",
     Outcome.NOTHING: "nothing_to_answer",
 }
+# Replies that change nothing, and their answer. THANKS is answered only while an offer
+# is live (it may have meant yes: the answer asks); otherwise it needs no reply.
+ANSWERS = {
+    "conditional": "offer_confirm",
+    "ask_when": "offer_details",
+    "ask_who": "who_we_are",
+    "ask_other": "call_us",
+    "thanks": "thanks_reply",
+    "other_language": "other_language",
+    "unclear": "unclear_reply",
+}
+# Longer addresses are left out of "who is this?": the clinic's phone is in it anyway,
+# and the answer must stay within two segments.
+ADDRESS_MAX = 60
 
 
-def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer:
-    """messaging's reply handler: act on a YES/NO and say which template answers it."""
-    # The reply is about the offer whose text the patient had when it arrived.
+@dataclass(frozen=True)
+class Standing:
+    """Where a patient stands with us, for an answer: `state` is live (an offer they can
+    still take), booked (an upcoming slot is theirs), closed (our last offer to them
+    ended and its slot is still ahead) or none."""
+
+    state: str
+    offer: Offer | None = None
+    on_waitlist: bool = False
+    minutes_left: int = 0
+
+    def context(self) -> dict:
+        context = {"state": self.state, "on_waitlist": self.on_waitlist}
+        if self.offer is not None and self.state != "none":
+            context.update(start=self.offer.slot.start, provider=self.offer.slot.provider.name,
+                           minutes_left=self.minutes_left)
+        return context
+
+
+def _holds_slot(offer: Offer) -> bool:
+    """Their YES took the slot, or staff booked their entry into it by phone."""
+    slot = offer.slot
+    return offer.status == Offer.Status.ACCEPTED or (
+        slot.status == Slot.Status.FILLED and slot.filled_entry_id == offer.entry_id)
+
+
+def _minutes_left(offer: Offer, now: dt.datetime) -> int:
+    if offer.hold_until is None:  # the text is on its way: its hold has not started
+        return math.ceil(settings.OFFER_HOLD_SECONDS / 60)
+    return max(1, math.ceil((offer.hold_until - now).total_seconds() / 60))
+
+
+def patient_standing(*, patient, offer: Offer | None, now: dt.datetime | None = None) -> Standing:
+    """`offer` is the one the patient's reply is about (patient_offer_to_answer)."""
+    now = now or timezone.now()
+    if offer is None:
+        on_waitlist = WaitlistEntry.objects.filter(
+            patient_id=patient.pk, status=WaitlistEntry.Status.ACTIVE).exists()
+        return Standing("none", on_waitlist=on_waitlist)
+    on_waitlist = offer.entry.status == WaitlistEntry.Status.ACTIVE
+    slot = offer.slot
+    if slot.start <= now:
+        return Standing("none", offer, on_waitlist)
+    if (offer.is_live and slot.status == Slot.Status.OFFERING
+            and (offer.hold_until is None or now < offer.hold_until)):
+        return Standing("live", offer, on_waitlist, _minutes_left(offer, now))
+    if _holds_slot(offer):
+        return Standing("booked", offer, on_waitlist)
+    if offer.status == Offer.Status.FAILED:
+        return Standing("none", offer, on_waitlist)  # the patient never had the text
+    return Standing("closed", offer, on_waitlist)
+
+
+def _address(offer: Offer | None) -> str:
+    if offer is None:
+        return ""
+    location = offer.slot.location or offer.slot.provider.location
+    address = location.address if location is not None else ""
+    return address if len(address) <= ADDRESS_MAX else ""
+
+
+def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer | None:
+    """messaging's reply handler: act on a YES or NO, answer everything else from the
+    patient's state, and say which template answers, with what.
+
+    Every reply is about the offer whose text the patient had when it arrived
+    (patient_offer_to_answer at the inbound message's time): a YES, a NO and a question
+    alike, so an offer still waiting to leave is never acted on nor described."""
     received_at = message.created_at if message is not None else None
     if intent == "yes":
-        result = services.offer_claim(patient=patient, at=received_at)
-    elif intent == "no":
+        return _outcome_answer(services.offer_claim(patient=patient, at=received_at),
+                               patient=patient)
+    if intent in ("no", "reschedule"):
         result = services.offer_decline(patient=patient, at=received_at)
-    else:
-        return ReplyAnswer(template="unclear_reply")
+        later = intent == "reschedule" and result.outcome == Outcome.DECLINED
+        return _outcome_answer(result, patient=patient,
+                               template="declined_later" if later else None)
+    offer = patient_offer_to_answer(patient_id=patient.pk, at=received_at)
+    standing = patient_standing(patient=patient, offer=offer)
+    if intent == "thanks" and standing.state != "live":
+        return None
+    context = standing.context()
+    if intent == "ask_who":
+        context["address"] = _address(offer)
+    return ReplyAnswer(template=ANSWERS.get(intent, "unclear_reply"), context=context,
+                       offer_id=offer.pk if offer is not None else None)
+
+
+def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None) -> ReplyAnswer:
     offer = result.offer
     context = {}
     if result.outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
@@ -39,7 +148,11 @@ def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer:
         context = services.offer_text_context(entry=offer.entry, slot=offer.slot)
     elif result.outcome in (Outcome.GONE, Outcome.OFF_WAITLIST, Outcome.EXPIRED):
         context = {"start": offer.slot.start}
-    return ReplyAnswer(template=TEMPLATES[result.outcome], context=context,
+    elif result.outcome == Outcome.NOTHING:
+        # No offer this reply could change: say what is true instead (booked, ended, or
+        # nothing open; "you stay on our waitlist" only while they are on it).
+        context = patient_standing(patient=patient, offer=offer).context()
+    return ReplyAnswer(template=template or TEMPLATES[result.outcome], context=context,
                        offer_id=offer.pk if offer is not None else None)
 
 
@@ -62,9 +175,12 @@ def may_send(*, message) -> bool:
 def on_message_failed(sender, *, message, permanent=True, error_code="", **kwargs) -> None:
     """An offer whose SMS will never arrive fails, so its slot moves on at once."""
     if message.offer_id and message.kind == "offer":
-        if message.status == "suppressed":
+        if message.status == "suppressed" and not permanent:
+            # Withdrawn by our send check (may_send) when its turn came.
             reason = ("Offer text not sent: texting hours had ended, or the slot was too "
                       "close to its start, when its turn came")
+        elif message.status == "suppressed":
+            reason = f"Offer text not sent: {message.error_message or 'patient not textable'}"
         else:
             reason = f"Offer SMS not delivered ({error_code or 'no code'})"
         services.offer_fail(offer_id=message.offer_id, reason=reason)
@@ -78,3 +194,11 @@ def on_patient_opted_in(sender, *, patient, **kwargs) -> None:
     """Texts again (START): the slots waiting for, or closed for want of, a patient who
     fits are looked at for them."""
     services.slots_offer_for_patients(patient_ids=[patient.pk], reopen=True)
+
+
+def on_patient_wrong_number(sender, *, patient, **kwargs) -> None:
+    """The offer reached someone else: it fails (never a booking), and its slot moves on
+    to the next patients at once instead of waiting out the hold."""
+    live = Offer.objects.filter(patient_id=patient.pk, status__in=Offer.LIVE_STATUSES)
+    for offer_id in list(live.values_list("pk", flat=True)):
+        services.offer_fail(offer_id=offer_id, reason="Wrong number: the text reached someone else")

@@ -118,11 +118,13 @@ def patient_offer_to_answer(*, patient_id: int, at: dt.datetime | None = None) -
     """The offer a bare YES/NO from this patient, arriving at `at`, is about: the newest
     offer whose text had been handed to the SMS provider by then. An offer whose text
     still waits to leave is not one the patient has seen, so a reply never acts on it
-    (docs/offers.md, "Replies"). One query (a patient has few offers), with the slot, its
-    provider and the entry for the answer.
+    (docs/how-offers-work.md, "Replies act on the offer the patient saw"). One query (a
+    patient has few offers), with the slot, its provider and the entry for the answer.
 
     The newest by id: a patient holds at most one live offer (a database constraint) and
-    the next one is made only after it ended, so a later offer is a newer text."""
+    the next one is made only after it ended, so a later offer is a newer text. (An undone
+    fill by phone gives an offer back only while it is still its patient's newest:
+    slot_phone_fill_undo.)"""
     at = at or timezone.now()
     return (
         Offer.objects.filter(patient_id=patient_id)

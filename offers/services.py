@@ -7,7 +7,7 @@ declines, expiries and staff actions on one slot happen one after another and ne
 deadlock each other, while another slot of the same provider goes on at the same time.
 Celery work is queued only after commit.
 
-The day, not the slot, is the unit (docs/offers.md): a slot whose patients who fit all
+The day, not the slot, is the unit (docs/how-offers-work.md): a slot whose patients who fit all
 hold other offers waits (Slot.waiting_for) instead of closing, and whenever an offer ends
 anywhere, the waiting slots its patient may concern are looked at, soonest first, right
 after commit. A slot is unfilled only when nobody who fits is left at all.
@@ -474,14 +474,22 @@ def slot_withdraw(*, slot: Slot, by, reason: str = "") -> Slot:
     return slot
 
 
+PHONE_FILL_REASON = "Slot filled by phone"
+
+
 @transaction.atomic
 def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -> Slot:
-    """Staff filled the slot by phone (optionally from a waitlist entry); live offers end.
+    """Staff filled the slot by phone (optionally from a waitlist entry); live offers end
+    at once, so no YES can take it meanwhile. The patients are texted only when the undo
+    window (PHONE_FILL_UNDO_SECONDS) has passed (slot_phone_fill_announce), so an undo
+    leaves nobody told something untrue.
 
     The patient's own live offer for this slot, through whichever of their entries it
-    came, becomes their booking (a confirmation text, not "offer closed"); the entry
-    staff chose is the one booked. After commit, the patient's live offers through that
-    entry, or for a slot at an overlapping time, end: one person, one place at a time."""
+    came, becomes their booking (a confirmation after the window, not "offer closed");
+    the entry staff chose is the one booked. The offers it ends end now for the rest of
+    the day too: right after commit, the slots waiting for those patients are looked at
+    (their patients are free), and the booked patient's live offers through that entry,
+    or for a slot at an overlapping time, end: one person, one place at a time."""
     slot = _lock_slot(slot.pk)
     if slot.status == Slot.Status.FILLED:
         raise ValidationError("This slot is already filled.")
@@ -500,7 +508,15 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
                      .select_related("patient").filter(patient_id=entry.patient_id).first())
         if own_offer is not None:
             _resolve(own_offer, Offer.Status.ACCEPTED, "Booked by phone", by=by)
-    _supersede_live_offers(slot, "Slot filled by phone", by=by)
+    # Closed without a word for now (the text comes after the undo window); a text in
+    # flight this moment is told about once it has left (offer_text_left_after_end).
+    closed = list(slot_live_offers(slot=slot).select_for_update(of=("self",)))
+    for offer in closed:
+        _resolve(offer, Offer.Status.SUPERSEDED, PHONE_FILL_REASON, by=by, announce=False)
+    # Free at once, not after the window: the slot is closed, and other slots waiting
+    # for these patients should not wait two minutes more (an undo gives back only the
+    # offers of patients still free then).
+    _patients_freed([offer.patient_id for offer in closed])
     slot.filled_via = Slot.FilledVia.PHONE
     slot.filled_entry = entry
     _close(slot, Slot.Status.FILLED, reason or "Filled by phone", by=by)
@@ -516,10 +532,137 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
                               robust=True)
         transaction.on_commit(partial(patient_overlapping_offers_end, slot_id=slot.pk,
                                       patient_id=entry.patient_id), robust=True)
-    if own_offer is not None:
-        message_send(patient=own_offer.patient, template="confirmation", offer=own_offer,
-                     context=offer_text_context(entry=entry, slot=slot))
+    _tasks().slot_phone_fill_announce.apply_async_on_commit(
+        (slot.pk,), countdown=settings.PHONE_FILL_UNDO_SECONDS + 1)
     return slot
+
+
+def _phone_fill_offers(slot: Slot) -> list[Offer]:
+    """The offers this slot's fill by phone ended (its patient's own, accepted; the
+    others closed), as opposed to offers that had ended before."""
+    offers = (slot.offers.filter(status__in=(Offer.Status.ACCEPTED, Offer.Status.SUPERSEDED))
+              .select_related("patient", "entry"))
+    return [offer for offer in offers
+            if (offer.history.values_list("history_change_reason", flat=True).first() or ""
+                ).endswith(("Booked by phone", PHONE_FILL_REASON))]
+
+
+def phone_fill_undo_until(slot: Slot) -> dt.datetime | None:
+    """Until when staff may undo this slot's fill by phone (None: not undoable)."""
+    if slot.status != Slot.Status.FILLED or slot.filled_via != Slot.FilledVia.PHONE:
+        return None
+    if slot.closed_at is None:
+        return None
+    until = slot.closed_at + dt.timedelta(seconds=settings.PHONE_FILL_UNDO_SECONDS)
+    return until if timezone.now() < until else None
+
+
+@transaction.atomic
+def slot_phone_fill_announce(*, slot_id: int) -> int:
+    """Once the undo window has passed, tell the patients of a slot filled by phone what
+    is true now: its own patient "you're booked", the others holding an offer "no longer
+    available" (unless a reply of theirs was answered meanwhile, or their text never left).
+    Does nothing before then, or if the fill was undone; safe to run twice. Returns how
+    many texts went out."""
+    slot = _lock_slot(slot_id)
+    if slot is None or slot.status != Slot.Status.FILLED or (
+            slot.filled_via != Slot.FilledVia.PHONE) or phone_fill_undo_until(slot):
+        return 0
+    sent = 0
+    for offer in _phone_fill_offers(slot):
+        told = offer.messages.filter(direction=Message.Direction.OUT,
+                                     created_at__gte=slot.closed_at).exclude(
+            kind="offer").exists()
+        if told:
+            continue
+        if offer.status == Offer.Status.ACCEPTED:
+            # Named for whoever the booked entry is for (the offer may have come through
+            # another entry of the same patient).
+            message_send(patient=offer.patient, template="confirmation", offer=offer,
+                         context=offer_text_context(entry=slot.filled_entry or offer.entry,
+                                                    slot=slot))
+        else:
+            reached = offer.messages.filter(direction=Message.Direction.OUT, kind="offer").exclude(
+                status=Message.Status.SUPPRESSED).exists()
+            _tell_offer_ended(offer, slot, template=_ended_template(offer, slot),
+                              text_reached=reached)
+        sent += 1
+    return sent
+
+
+@transaction.atomic
+def slot_phone_fill_undo(*, slot: Slot, by) -> Slot:
+    """Staff take back a fill by phone within the undo window: the slot is offered again,
+    its patient waits again, and the offers it ended are live again while their holds
+    last (nobody was texted about the fill yet). An offer whose patient's reply was
+    answered meanwhile stays ended: what they were told stands; so does one whose
+    patient was made another offer since (the fill freed them at once).
+
+    The patient booked waits again, so the slots they fit are looked at after commit
+    (one that closed unfilled because they were booked offers again). What the fill
+    ended elsewhere for them (their offers through that entry or at an overlapping time)
+    stays ended: they were told at once."""
+    slot = _lock_slot(slot.pk)
+    if phone_fill_undo_until(slot) is None:
+        raise ValidationError("This fill by phone can no longer be undone: the patients "
+                              "have been told. Withdraw or record the slot again instead.")
+    now = timezone.now()
+    for offer in _phone_fill_offers(slot):
+        answered = offer.messages.filter(direction=Message.Direction.OUT,
+                                         created_at__gte=slot.closed_at).exclude(
+            kind="offer").exists()
+        if answered or offer.hold_until is None or (
+                offer.hold_until > now and not _may_be_given_back(offer, slot)):
+            # Never texted (its text was withdrawn), already answered, or its patient's
+            # day moved on in the window (see _may_be_given_back): it stays ended.
+            continue
+        offer.responded_at = None
+        status = Offer.Status.SENT if offer.hold_until > now else Offer.Status.EXPIRED
+        try:
+            # A savepoint: another slot's batch may give this patient an offer this very
+            # moment; the database refuses a second live one, and this one stays ended.
+            with transaction.atomic():
+                _resolve(offer, status, "Fill by phone undone", by=by, announce=False)
+        except IntegrityError:
+            offer.status = Offer.Status.SUPERSEDED
+    if slot.filled_entry_id:
+        entry = WaitlistEntry.objects.select_for_update().get(pk=slot.filled_entry_id)
+        entry.status = WaitlistEntry.Status.ACTIVE
+        _save(entry, "Fill by phone undone: waiting again", by)
+        transaction.on_commit(partial(_tasks().offers_for_freed_patients.delay,
+                                      [entry.patient_id], reopen=True), robust=True)
+    slot.status = Slot.Status.OFFERING
+    slot.filled_via = ""
+    slot.filled_entry = None
+    slot.closed_at = None
+    _save(slot, "Fill by phone undone", by)
+    _queue_next_batch(slot)
+    return slot
+
+
+def _may_be_given_back(offer: Offer, slot: Slot) -> bool:
+    """Whether an undo may make this offer live again: its patient has not been made
+    another offer since (the fill freed them at once; one live offer each, and a reply is
+    about the newest offer seen, patient_offer_to_answer), the entry still waits, the
+    patient can still be texted (no STOP, no wrong number meanwhile) and is not booked
+    at an overlapping time by now."""
+    # The entry this slot booked waits again with the undo.
+    waits = (offer.entry.status == WaitlistEntry.Status.ACTIVE
+             or offer.entry_id == slot.filled_entry_id)
+    return (waits and offer.patient.can_receive_sms
+            and not Offer.objects.filter(patient_id=offer.patient_id, pk__gt=offer.pk).exists()
+            and not _booked_overlapping(offer, slot))
+
+
+def slots_phone_fill_announce_due() -> int:
+    """The sweep's share: announce fills by phone whose window passed (their own task
+    may have been lost, or run too early in eager mode). Looks back an hour."""
+    since = timezone.now() - dt.timedelta(hours=1, seconds=settings.PHONE_FILL_UNDO_SECONDS)
+    due = timezone.now() - dt.timedelta(seconds=settings.PHONE_FILL_UNDO_SECONDS)
+    slot_ids = Slot.objects.filter(status=Slot.Status.FILLED, filled_via=Slot.FilledVia.PHONE,
+                                   closed_at__gte=since, closed_at__lte=due).values_list(
+        "pk", flat=True)
+    return sum(slot_phone_fill_announce(slot_id=pk) for pk in list(slot_ids[:1000]))
 
 
 # --- replies ------------------------------------------------------------------------

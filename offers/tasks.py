@@ -27,13 +27,20 @@ def offer_next_batch(slot_id: int) -> int:
 
 
 @shared_task(acks_late=True, **RETRY)
-def offers_for_freed_patients(patient_ids: list[int], everyone: bool = False) -> int:
-    return services.slots_offer_for_patients(patient_ids=patient_ids, everyone=everyone)
+def offers_for_freed_patients(patient_ids: list[int], everyone: bool = False,
+                              reopen: bool = False) -> int:
+    return services.slots_offer_for_patients(patient_ids=patient_ids, everyone=everyone,
+                                             reopen=reopen)
 
 
 @shared_task(acks_late=True, **RETRY)
 def offer_expire_at_hold_end(offer_id: int) -> bool:
     return services.offer_expire(offer_id=offer_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def slot_phone_fill_announce(slot_id: int) -> int:
+    return services.slot_phone_fill_announce(slot_id=slot_id)
 
 
 @shared_task(acks_late=True)
@@ -48,6 +55,7 @@ def offers_sweep() -> dict:
         "holds_started": services.offers_start_missed_holds(),
         "unsent_failed": services.offers_give_up_unsent(),
         "batches": services.slots_resume(),
+        "phone_fills_announced": services.slots_phone_fill_announce_due(),
         # The SMS channel's own reconciliation: messages whose worker died mid-send fail
         # (never resent; their offers move on), and messages whose task was never queued
         # (broker down) are queued again.

@@ -15,42 +15,46 @@ from clinic import roles
 from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
-from offers.models import Offer, Slot
-from offers.services import sms_hours_open
+from offers.models import WRONG_NUMBER, Offer, Slot
+from offers.services import phone_fill_undo_until, sms_hours_open
 
 TODAY_PAGE_SIZE = 12
 
-# Why an unfilled slot closed, as the card says it, with what to do.
+# Why an unfilled slot closed, as the card says it: the model's own words (the admin's
+# too, one vocabulary), then what to do.
+_REASON = Slot.UnfilledReason
 UNFILLED_WHY = {
-    Slot.UnfilledReason.TOO_SOON: "Starts too soon to offer by text: nobody was texted. "
-                                  "Call patients.",
-    Slot.UnfilledReason.NOBODY_FITS: "Nobody on the waitlist fits it, so nobody was texted. "
-                                     "It is offered by itself if someone who fits joins.",
-    Slot.UnfilledReason.NOBODY_TOOK_IT: "Everyone on the waitlist who fits was offered it; "
-                                        "nobody took it. Call patients.",
-    "": "Nobody on the waitlist took it. Call patients.",
+    _REASON.TOO_SOON: f"{_REASON.TOO_SOON.label}: nobody was texted. Call patients.",
+    _REASON.NOBODY_FITS: f"{_REASON.NOBODY_FITS.label}, so nobody was texted. It is offered "
+                         "by itself if someone who fits joins.",
+    _REASON.NOBODY_TOOK_IT: f"{_REASON.NOBODY_TOOK_IT.label}. Call patients.",
+    # Closed before reasons were recorded.
+    _REASON.NONE: "Nobody on the waitlist took it. Call patients.",
 }
 
 
 # --- Today --------------------------------------------------------------------
 def offer_state(offer: Offer) -> tuple[str, str]:
-    """What the front desk wants to know about an offer: (label, badge style)."""
+    """What the front desk wants to know about an offer: (label, badge style). The words
+    are the model's own (Offer.status_label), the admin's too; an offer on hold also says
+    whether its text was delivered, in the message log's words."""
     status = offer.status
+    if (label := offer.status_label) == WRONG_NUMBER:
+        # Ended because someone else has the patient's number (they said so by SMS).
+        return label, "bad"
     if status == Offer.Status.SENT:
         delivered = any(m.status == Message.Status.DELIVERED for m in offer.offer_messages)
         failed = any(m.status in (Message.Status.FAILED, Message.Status.UNDELIVERED)
                      for m in offer.offer_messages)
         if failed:
-            return "Not delivered", "bad"
-        return ("Delivered, on hold" if delivered else "Sent, on hold"), "info"
-    return {
-        Offer.Status.PENDING: ("Waiting to send", ""),
-        Offer.Status.ACCEPTED: ("Replied YES", "ok"),
-        Offer.Status.DECLINED: ("Replied NO", ""),
-        Offer.Status.EXPIRED: ("Hold expired", "warn"),
-        Offer.Status.FAILED: ("Failed to send", "bad"),
-        Offer.Status.SUPERSEDED: ("Closed", ""),
-    }.get(status, (offer.get_status_display(), ""))
+            return Message.Status.UNDELIVERED.label, "bad"
+        return ("Delivered, on hold" if delivered else offer.get_status_display()), "info"
+    style = {
+        Offer.Status.ACCEPTED: "ok",
+        Offer.Status.EXPIRED: "warn",
+        Offer.Status.FAILED: "bad",
+    }.get(status, "")
+    return offer.get_status_display(), style
 
 
 def sms_hours_label() -> str:
@@ -88,6 +92,7 @@ def today_slots_page(*, page_number) -> Page:
     for slot in page.object_list:
         live = [o for o in slot.offer_list if o.is_live]
         slot.live_count = len(live)
+        slot.undo_until = phone_fill_undo_until(slot)
         # Offering, nothing out: the engine says why it waits (its patients hold other
         # offers, or texting hours are closed); staff should see that it waits, and for
         # what, not that it is stuck.
@@ -125,6 +130,7 @@ def patient_offers_page(*, patient: Patient, page_number, per_page: int = 10) ->
               .order_by("-created_at", "-id"))
     page = Paginator(offers, per_page).get_page(page_number)
     for offer in page.object_list:
+        offer.patient = patient  # the page's own: no query per offer
         offer.state_label, offer.state_style = offer_state(offer)
     return page
 

@@ -7,6 +7,7 @@ Each change is written to the Django admin's history of that user (LogEntry), so
 shows who did what next to the changes made in the admin.
 """
 
+from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
@@ -27,6 +28,15 @@ def _check_changeable(*, user: AbstractUser, by: AbstractUser) -> None:
         raise ValidationError("You cannot change your own account here.")
     if staff_is_admin(user):
         raise ValidationError("Admins are managed in the Django admin.")
+
+
+def _check_role_changeable(*, user: AbstractUser) -> None:
+    from accounts.services import sso_managed
+
+    # Single sign-on sets it again at every sign-in; a change here would not last.
+    if sso_managed(user):
+        raise ValidationError(f"Their role comes from {settings.OIDC_PROVIDER_NAME} "
+                              "(single sign-on): change their groups there.")
 
 
 def _role_group(role: str) -> Group:
@@ -55,6 +65,7 @@ def staff_create(*, username: str, first_name: str, last_name: str, password: st
 @transaction.atomic
 def staff_set_role(*, user: AbstractUser, role: str, by: AbstractUser) -> None:
     _check_changeable(user=user, by=by)
+    _check_role_changeable(user=user)
     group = _role_group(role)
     user.groups.remove(*Group.objects.filter(name__in=PORTAL_ROLES))
     user.groups.add(group)

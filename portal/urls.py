@@ -10,6 +10,8 @@ urlpatterns = [
     path("slots/<int:slot_id>/withdraw/", views.slot_withdraw, name="slot_withdraw"),
     path("slots/<int:slot_id>/filled-by-phone/", views.slot_mark_filled, name="slot_mark_filled"),
     path("slots/<int:slot_id>/offer-more/", views.slot_offer_more, name="slot_offer_more"),
+    path("slots/<int:slot_id>/filled-by-phone/undo/", views.slot_fill_undo,
+         name="slot_fill_undo"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient"),
     path("reports/", views.reports, name="reports"),
     path("simulator/", views.simulator, name="simulator"),

@@ -18,6 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
+from clinic.audit import acting_as, actor_patient_sms
 from clinic.models import Patient, Provider
 from messaging import services as messaging
 from messaging.selectors import send_trouble
@@ -43,7 +44,8 @@ def _error_text(exc: ValidationError) -> str:
 def _slots_context(page_number):
     # The outage banner lives in the polled partial, so staff see it appear and clear.
     return {"page": selectors.today_slots_page(page_number=page_number),
-            "trouble": send_trouble(), "sms_hours": selectors.sms_hours_label()}
+            "trouble": send_trouble(), "sms_hours": selectors.sms_hours_label(),
+            "phone_fill_undo_minutes": settings.PHONE_FILL_UNDO_SECONDS // 60}
 
 
 def _today_context(request, form=None):
@@ -125,7 +127,20 @@ def slot_mark_filled(request, slot_id):
             entry = offer.entry if offer else None
         engine.slot_mark_filled_by_phone(slot=slot, by=request.user, entry=entry,
                                          reason=reason or "Filled by phone")
-    return _slot_action(request, slot_id, fill, "marked filled by phone.")
+    minutes = settings.PHONE_FILL_UNDO_SECONDS // 60
+    return _slot_action(request, slot_id, fill,
+                        f"marked filled by phone. Patients holding an offer are told in "
+                        f"{minutes} minutes; until then you can undo it.")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def slot_fill_undo(request, slot_id):
+    def undo(*, slot, reason):
+        engine.slot_phone_fill_undo(slot=slot, by=request.user)
+    return _slot_action(request, slot_id, undo,
+                        "filled by phone undone; it is offered again, nobody was told.")
 
 
 @require_POST
@@ -214,11 +229,14 @@ def simulator(request):
     if request.method == "POST":
         form = SimulatorForm(request.POST)
         if form.is_valid():
-            # Exactly what the Twilio webhook does with an inbound SMS.
-            reply = messaging.inbound_handle(
-                from_number=form.cleaned_data["phone"], to_number=messaging.clinic_sms_number(),
-                body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
-            )
+            # Exactly what the Twilio webhook does with an inbound SMS, and audited the
+            # same way: as the patient's, by SMS (simulated), not the signed-in user's.
+            phone = form.cleaned_data["phone"]
+            with acting_as(actor_patient_sms(phone, simulated=True)):
+                reply = messaging.inbound_handle(
+                    from_number=phone, to_number=messaging.clinic_sms_number(),
+                    body=form.cleaned_data["body"], sid=f"SIM{uuid.uuid4().hex}",
+                )
             patient = form.patient
             form = SimulatorForm(initial={"phone": patient.phone_display if patient
                                           else form.cleaned_data["phone"]})

@@ -2,7 +2,7 @@ from functools import partial
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
 from simple_history.admin import SimpleHistoryAdmin
 
 from waitlist import signals
@@ -52,7 +52,9 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
                      "for_name", "ehr_identifier_value"]
     date_hierarchy = "added_at"
     autocomplete_fields = ["patient"]
-    filter_horizontal = ["providers"]
+    # Checkboxes, not filter_horizontal: a clinic has few providers, and Django's
+    # two-box widget puts aria-label on bare spans (axe: serious).
+    formfield_overrides = {models.ManyToManyField: {"widget": forms.CheckboxSelectMultiple}}
     list_select_related = ["patient", "appointment_type"]
     # A patient's place in line (urgent, boost) and leaving the list change only in the
     # portal, where a reason is required and kept, and where removing an entry also ends

@@ -36,7 +36,7 @@ def entries_matching(
     - appointment type: the entry has none; or it is the slot's type; or, when the slot
       has no type, the entry's type fits in the slot's length;
     - the slot's local date lies within the entry's earliest/latest dates;
-    - the patient can receive SMS (not opted out, number not flagged invalid);
+    - the patient can receive SMS (not opted out, number not flagged invalid or wrong);
     - the entry's current appointment, if any, is later than the slot.
     """
     where = location or provider.location
@@ -53,6 +53,7 @@ def entries_matching(
         # to its patient on a large waitlist (see bench/README.md).
         entries = entries.exclude(patient_id__in=Patient.objects.filter(
             Q(sms_opted_out_at__isnull=False) | Q(phone_invalid_at__isnull=False)
+            | Q(phone_wrong_at__isnull=False)
         ).values("pk"))
     entries = entries.filter(
         Q(earliest_date__isnull=True) | Q(earliest_date__lte=slot_date),

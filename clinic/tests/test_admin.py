@@ -3,6 +3,7 @@
 import pytest
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from clinic.demo import seed_demo
 from clinic.models import Patient
@@ -26,7 +27,9 @@ READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
              ("messaging", "optedoutnumber"),
              ("axes", "accessattempt"), ("axes", "accessfailurelog"),
              ("axes", "accesslog"),
-             ("offers", "offer")}  # offers are made only by the engine
+             ("offers", "offer"),  # offers are made only by the engine
+             ("ehr", "hl7message"), ("ehr", "smarttoken"),  # the HL7 feed and SMART grants
+             ("accounts", "ssoidentity")}  # made by single sign-on itself
 
 
 @pytest.mark.parametrize(("app_label", "model_name"), MODELS)
@@ -82,7 +85,8 @@ def test_admin_is_closed_to_front_desk_staff(client, front_desk_user):
 def patient_add_form(**fields):
     return {"first_name": "Ana", "last_name": "Ruiz", "phone": "+1 312 555 0142",
             "preferred_language": "es", "sms_opted_out_at_0": "", "sms_opted_out_at_1": "",
-            "phone_invalid_at_0": "", "phone_invalid_at_1": "", **fields}
+            "phone_invalid_at_0": "", "phone_invalid_at_1": "", "phone_wrong_at_0": "",
+            "phone_wrong_at_1": "", **fields}
 
 
 @pytest.mark.parametrize("typed", ["+1 312 555 0142", "(312) 555-0142", "312.555.0142"])
@@ -113,8 +117,6 @@ def test_a_spaced_number_of_a_known_patient_is_refused_as_a_duplicate(client, ad
 
 
 def test_staff_cannot_clear_a_patients_stop_in_the_admin(client, admin_user):
-    from django.utils import timezone
-
     from clinic.tests.factories import PatientFactory
 
     patient = PatientFactory(sms_opted_out_at=timezone.now())
@@ -129,3 +131,31 @@ def test_staff_cannot_clear_a_patients_stop_in_the_admin(client, admin_user):
     patient.refresh_from_db()
     # Only the patient's own START/UNSTOP clears it.
     assert patient.sms_opted_out_at is not None
+
+
+def _when(moment):
+    local = timezone.localtime(moment)
+    return {"phone_wrong_at_0": local.strftime("%Y-%m-%d"),
+            "phone_wrong_at_1": local.strftime("%H:%M:%S")}
+
+
+def test_correcting_a_wrong_number_in_the_admin_lets_texts_go_to_the_new_one(client,
+                                                                           admin_user):
+    reported = timezone.now()
+    patient = Patient.objects.create(first_name="Ana", phone="+13125550142",
+                                     phone_wrong_at=reported)
+    client.force_login(admin_user)
+    change = reverse("admin:clinic_patient_change", args=[patient.pk])
+
+    # Saving without touching the phone keeps the flag.
+    response = client.post(change, patient_add_form(phone="+13125550142", **_when(reported)))
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.phone_wrong_at is not None
+
+    response = client.post(change, patient_add_form(phone="(312) 555-0199", **_when(reported)))
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.phone == "+13125550199"
+    assert patient.phone_wrong_at is None
+    assert patient.can_receive_sms

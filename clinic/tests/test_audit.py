@@ -1,9 +1,12 @@
 """The audit trail says who changed a patient's place in line, when, what, and why."""
 
+import datetime as dt
+
 import pytest
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from clinic.audit import (
@@ -46,7 +49,7 @@ def test_work_outside_any_request_is_recorded_as_the_system():
 
     row = audit_trail_for_patient(patient)[0]
     assert row.who == SYSTEM
-    assert row.what == f"Waitlist entry #{entry.pk}"
+    assert row.what == f"Waitlist entry (added {timezone.localtime(entry.added_at):%b %-d, %Y})"
     assert row.action == "created"
     assert row.reason == "Added to the waitlist"
 
@@ -123,8 +126,8 @@ def test_the_trail_follows_the_patients_offers_too():
 
     rows = audit_trail_for_patient(patient)
     declined = rows[0]
-    assert declined.what == f"Offer #{offer.pk} (slot #{offer.slot_id})"
-    assert declined.who == actor_patient_sms(patient)
+    assert declined.what == f"Offer ({offer.slot})"
+    assert declined.who == f"{patient} (patient), by SMS"
     assert Change("status", "Waiting to send", "Declined") in declined.changes
     assert declined.reason == "Replied NO"
     # Another patient's trail shows none of it.
@@ -141,3 +144,54 @@ def test_the_trail_partial_renders_rows_for_the_patient_page():
     assert "From the EHR" in html
     assert "style=" not in html
     assert "No recorded changes" in render_to_string("audit/_trail.html", {"rows": []})
+
+
+def test_the_trail_names_providers_slots_staff_and_entries_instead_of_ids(
+        front_desk_user, django_capture_on_commit_callbacks):
+    from offers.services import offer_claim, slot_open
+    from waitlist.tests.factories import WaitlistEntryFactory
+
+    patient = PatientFactory(first_name="Ana", last_name="Gomez")
+    entry = WaitlistEntryFactory(patient=patient)
+    provider = ProviderFactory(name="Dr. Maya Patel")
+    start = (timezone.localtime() + dt.timedelta(days=2)).replace(hour=10, minute=0,
+                                                                  second=0, microsecond=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        slot = slot_open(provider=provider, start=start,
+                         end=start + dt.timedelta(minutes=20), recorded_by=front_desk_user)
+    assert Offer.objects.filter(slot=slot, entry=entry).exists()
+    with acting_as(actor_patient_sms(patient)):
+        offer_claim(patient=patient)
+
+    rows = audit_trail_for_patient(patient)
+    shown = [f"{change.field}: {change.old} → {change.new}" for row in rows
+             for change in row.changes]
+    assert not [line for line in shown if "#" in line], shown
+    booked = next(row for row in rows if row.what == f"Slot ({slot})" and row.changes)
+    assert Change("filled entry", "—",
+                  f"Ana Gomez's waitlist entry (added "
+                  f"{timezone.localtime(entry.added_at):%b %-d, %Y})") in booked.changes
+    created = next(row for row in rows if row.what == f"Slot ({slot})"
+                   and row.action == "created")
+    assert Change("provider", "—", "Dr. Maya Patel") in created.changes
+    assert Change("recorded by", "—", "frontdesk") in created.changes
+    offered = next(row for row in rows if row.what == f"Offer ({slot})"
+                   and row.action == "created")
+    assert Change("patient", "—", "Ana Gomez") in offered.changes
+    assert Change("slot", "—", str(slot)) in offered.changes
+
+
+def test_a_relatives_phone_keeps_its_masked_number_on_the_patients_trail():
+    offer = OfferFactory()
+    with acting_as(actor_patient_sms("+13125559999")):
+        offer.status = Offer.Status.DECLINED
+        offer.save()
+    assert audit_trail_for_patient(offer.patient)[0].who == "patient by SMS: +1******9999"
+
+
+def test_a_staff_user_with_a_full_name_is_named_with_their_username(front_desk_user):
+    from clinic.audit import user_name
+
+    assert user_name(front_desk_user) == "frontdesk"
+    front_desk_user.first_name, front_desk_user.last_name = "Jane", "Doe"
+    assert user_name(front_desk_user) == "Jane Doe (frontdesk)"

@@ -121,5 +121,5 @@ def test_embedded_defaults_need_no_server(settings):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "django.db.backends.sqlite3", "IMMEDIATE", "filesystem://", "console", "3", "420"
+        "django.db.backends.sqlite3", "IMMEDIATE", "filesystem://localhost/", "console", "3", "420"
     ]

@@ -21,7 +21,7 @@ def test_every_endpoint_refuses_a_missing_or_wrong_key(client, api_key, authoriz
         client.get(URL, {"status": "booked"}, headers=headers),
         client.get(f"{URL}/waitlist-1", headers=headers),
         client.delete(URL, headers=headers),
-        client.get("/api/fhir/metadata", headers=headers),
+        client.get("/api/fhir/Patient", headers=headers),
     ]
     for response in responses:
         assert response.status_code == 401

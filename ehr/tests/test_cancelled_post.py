@@ -108,3 +108,29 @@ def test_offering_starts_at_once(client, key, django_capture_on_commit_callbacks
     assert {offer.status for offer in offers} == {Offer.Status.SENT}
     assert set(offers.values_list("entry__status", flat=True)) == {WaitlistEntry.Status.ACTIVE}
     assert all(offer.hold_until > timezone.now() for offer in offers)
+
+
+@pytest.mark.parametrize("offset", ["-06:00", "Z", "+09:00"])
+def test_every_instant_comes_back_in_the_clinics_offset_in_the_echo_and_the_get(
+        client, key, offset):
+    clinic = timezone.get_current_timezone()
+    local = (timezone.localtime() + dt.timedelta(days=3)).replace(
+        hour=10, minute=0, second=0, microsecond=0)
+    sent_start = local.astimezone(dt.UTC if offset == "Z" else dt.timezone(
+        dt.timedelta(hours=int(offset[:3]))))
+    body = cancelled_appointment(start=sent_start)
+    body["start"] = sent_start.isoformat().replace("+00:00", "Z")
+    body["end"] = (sent_start + dt.timedelta(minutes=20)).isoformat().replace("+00:00", "Z")
+
+    echoed = post(client, key, body).json()
+    fetched = get(client, key, f"{URL}/{echoed['id']}").json()
+
+    expected_offset = local.astimezone(clinic).strftime("%z")
+    expected_offset = f"{expected_offset[:3]}:{expected_offset[3:]}"
+    for resource in (echoed, fetched):
+        assert resource["start"] == local.isoformat(timespec="seconds")
+        assert resource["start"].endswith(expected_offset)
+        assert resource["end"] == (local + dt.timedelta(minutes=20)).isoformat(timespec="seconds")
+        assert resource["meta"]["lastUpdated"].endswith(
+            timezone.localtime(timezone.now()).isoformat()[-6:])
+    assert echoed == fetched

@@ -279,3 +279,26 @@ def test_other_resource_types_are_404(client, key):
     response = client.get("/api/fhir/Patient", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def _at_clinic(hour: int) -> str:
+    return timezone.make_aware(dt.datetime(SOON, 1, 10, hour)).isoformat()
+
+
+@pytest.mark.parametrize(("start", "says"), [
+    (f"{SOON}-01-10T10:00:00", f"'{SOON}-01-10T10:00:00' has no time zone; a FHIR instant "
+     f"needs one, an offset or Z, e.g. '{_at_clinic(10)}' for that time at the clinic"),
+    (f"{SOON}-01-10", f"'{SOON}-01-10' is a date; a FHIR instant needs a time and a time "
+     f"zone, e.g. '{_at_clinic(0)}'"),
+    (f"{SOON}-01-10T10:00-06:00", "which gives the seconds too: "
+     f"e.g. '{SOON}-01-10T10:00:00-06:00'"),
+    ("tomorrow at ten", "'tomorrow at ten' is not a FHIR instant: give a date, a time and a "
+     "time zone"),
+])
+def test_a_start_without_a_time_zone_is_told_what_is_expected(client, key, start, says):
+    body = {"resourceType": "Appointment", "status": "cancelled", "participant": [PROVIDER],
+            "start": start, "end": f"{SOON}-01-10T16:20:00Z"}
+    outcome = refused(client, key, body, status=422, names="Appointment.start")
+    diagnostics = outcome["issue"][0]["diagnostics"]
+    assert says in diagnostics
+    assert "spec regex" not in diagnostics

@@ -2,6 +2,7 @@ import datetime as dt
 
 import pytest
 
+from clinic.audit import actor_api_key
 from clinic.models import Patient, Provider
 from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
 from ehr.fhir import appointment_parse, waitlist_request_from
@@ -56,7 +57,7 @@ def test_the_key_is_the_actor_even_outside_a_request(api_key):
     appointment = appointment_parse(waitlist_appointment())
 
     entry, created = appointment_waitlist_save(request=waitlist_request_from(appointment),
-                                               api_key=row)
+                                               actor=actor_api_key(row.name))
 
     assert created
     assert entry.history.earliest().history_change_reason == (

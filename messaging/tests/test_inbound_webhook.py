@@ -43,9 +43,11 @@ def replies(fake_twilio):
 
     def handler(*, patient, intent, message):
         calls.append({"patient": patient, "intent": intent, "message": message})
-        return hooks.ReplyAnswer("declined" if intent == "no" else "confirmation",
-                                 {"first_name": patient.first_name,
-                                  "start": message.created_at, "provider": "Dr. Maya Patel"})
+        context = {"first_name": patient.first_name, "start": message.created_at,
+                   "provider": "Dr. Maya Patel", "state": "live", "minutes_left": 5}
+        if intent in ("yes", "no"):
+            return hooks.ReplyAnswer("declined" if intent == "no" else "confirmation", context)
+        return hooks.ReplyAnswer("unclear_reply", context)  # as if an offer were live
 
     previous = hooks.get_reply_handler()
     hooks.register_reply_handler(handler)
@@ -182,9 +184,11 @@ def test_empty_long_accented_and_emoji_bodies_are_logged_and_explained(client, r
 
     response = twilio_post(client, PATH, sms(patient, body))
 
-    assert "Reply YES" in reply_text(response)
+    assert "reply YES within 5 min" in reply_text(response)
     assert Message.objects.get(direction="in").body == body
-    assert replies == []
+    [call] = replies
+    assert call["intent"] in hooks.HANDED_OVER
+    assert call["intent"] not in ("yes", "no")
 
 
 @pytest.mark.parametrize(("body", "intent"), [
@@ -196,14 +200,32 @@ def test_emoji_accents_and_digits_reach_the_engine_as_yes_or_no(client, replies,
     assert [call["intent"] for call in replies] == [intent]
 
 
-@pytest.mark.parametrize("body", ["Not sure", "Thank you", "maybe later?"])
-def test_unclear_replies_get_the_choices_explained_never_invalid(client, replies, body):
+@pytest.mark.parametrize(("body", "intent"), [
+    ("Not sure", "conditional"), ("Thank you", "thanks"), ("maybe later?", "conditional"),
+    ("what time?", "ask_when"), ("¿quién es?", "ask_who"), ("hm", "unclear"),
+    ("no, but next week yes", "reschedule"), ("Can I bring my son?", "ask_other"),
+    ("Oui", "other_language")])
+def test_replies_other_than_yes_or_no_are_handed_to_the_engine_with_their_meaning(
+        client, replies, body, intent):
+    """Only the engine knows whether an offer is live, so it answers them (offers/tests/
+    test_reply_answers.py); the channel never assumes one."""
     text = reply_text(twilio_post(client, PATH, sms(PatientFactory(), body)))
 
-    assert "YES" in text
-    assert "NO" in text
+    assert [call["intent"] for call in replies] == [intent]
     assert "invalid" not in text.lower()
-    assert replies == []
+    assert Message.objects.get(direction="in").kind == intent
+
+
+def test_without_an_engine_an_unclear_reply_never_assumes_a_live_offer(client, fake_twilio):
+    previous = hooks.get_reply_handler()
+    hooks.register_reply_handler(None)
+    try:
+        text = reply_text(twilio_post(client, PATH, sms(PatientFactory(), "hm")))
+    finally:
+        hooks.register_reply_handler(previous)
+
+    assert "did not understand" in text
+    assert "YES" not in text
 
 
 # --- Keywords -------------------------------------------------------------------------

@@ -237,7 +237,7 @@ def test_staff_fill_by_phone_books_the_entry_and_ends_offers(provider, commit,
 
 
 def test_filling_by_phone_with_a_patient_who_holds_an_offer_for_it_books_their_offer(
-        provider, commit, front_desk_user):
+        provider, commit, front_desk_user, settings):
     waitlist(3)
     with commit():
         slot = open_slot(provider)
@@ -247,6 +247,11 @@ def test_filling_by_phone_with_a_patient_who_holds_an_offer_for_it_books_their_o
     mine.refresh_from_db()
     assert mine.status == Offer.Status.ACCEPTED
     assert mine.history.first().history_user == front_desk_user
+    # Nobody is texted while the fill can still be undone (offers/tests/test_phone_fill.py).
+    assert not Message.objects.exclude(kind="offer").exists()
+    settings.PHONE_FILL_UNDO_SECONDS = 0  # the undo window has passed
+    with commit():
+        services.slot_phone_fill_announce(slot_id=slot.pk)
     # They get the confirmation, not "no longer available" for the slot they just took.
     assert list(Message.objects.filter(patient=mine.patient, direction="out")
                 .values_list("kind", flat=True).order_by("pk")) == ["offer", "confirmation"]

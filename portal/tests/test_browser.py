@@ -6,80 +6,26 @@ Screenshots of each main page go to test-results/screenshots/.
 """
 
 import datetime as dt
-import os
-import shutil
-from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from clinic.tests.factories import AppointmentTypeFactory, PatientFactory, ProviderFactory
-from conftest import STAFF_PASSWORD
 from offers.models import Offer, Slot
 from offers.tests.factories import OfferFactory
+from portal.tests.browser import SCREENSHOTS, sign_in
 from waitlist.tests.factories import WaitlistEntryFactory
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(django_settings.BASE_DIR) / "test-results" / "screenshots"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "python playwright is not installed"
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        return f"chromium is not installed at {CHROMIUM}"
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = _missing()
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    # playwright's event loop runs in this thread; the test's own ORM calls are still sync.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url,
-                                  viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.console_errors = []
-    page.on("console", lambda msg: msg.type == "error" and page.console_errors.append(msg.text))
-    yield page
-    context.close()
+_sign_in = sign_in
 
 
 @pytest.fixture(autouse=True)
 def texting_any_hour(settings):
     settings.SMS_SEND_HOURS = (dt.time(0, 0), None)
     settings.SMS_BACKEND = "console"
-
-
-def _sign_in(page, user):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(STAFF_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
 
 
 def _shot(page, name):
@@ -230,25 +176,56 @@ def test_manager_reports_page(page, manager_user):
     assert page.console_errors == [], page.console_errors
 
 
-def test_dashboard_screenshot_for_the_readme(page, front_desk_user):
-    """Not a check of behaviour: refreshes docs/screenshots/dashboard.png when asked
-    (UPDATE_SCREENSHOTS=1), from a realistic morning of the demo clinic."""
-    if os.environ.get("UPDATE_SCREENSHOTS") != "1":
-        pytest.skip("set UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/dashboard.png")
-    from django.core.management import call_command
+# The text of a menu's chosen option fits inside it (the arrow takes about 24 px).
+SELECT_TEXT_FITS = """(select) => {
+  const probe = document.createElement('span');
+  const style = getComputedStyle(select);
+  probe.style.font = style.font;
+  probe.style.position = 'absolute';
+  probe.style.whiteSpace = 'nowrap';
+  probe.textContent = select.options[select.selectedIndex].text;
+  document.body.appendChild(probe);
+  const text = probe.getBoundingClientRect().width;
+  probe.remove();
+  const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 24;
+  return {text, room};
+}"""
 
-    from offers.services import slot_open
 
-    call_command("seed_demo", "--force", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    from clinic.models import Provider
-
-    base = (timezone.localtime() + dt.timedelta(days=1)).replace(minute=0, second=0,
-                                                                 microsecond=0)
-    for hour, provider in zip((9, 11, 14), Provider.objects.all(), strict=False):
-        start = base.replace(hour=hour)
-        slot_open(provider=provider, start=start, end=start + dt.timedelta(minutes=30))
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900},
+                                      {"width": 390, "height": 844}], ids=["desk", "phone"])
+def test_filled_by_phone_asks_first_then_can_be_undone_before_anyone_is_told(
+        open_page, front_desk_user, viewport):
+    offer = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ana",
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    page = open_page(viewport)
     _sign_in(page, front_desk_user)
-    page.locator("li.offer").first.wait_for()
-    target = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
-    target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / "dashboard.png"), full_page=True)
+    menu = page.get_by_label("Booked by phone:")
+    assert menu.is_visible()
+    fits = menu.evaluate(SELECT_TEXT_FITS)
+    assert fits["text"] <= fits["room"], fits  # "Someone not offered" is not cut off
+    menu.select_option(label=str(offer.patient))
+
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Filled by phone").click()
+    page.wait_for_timeout(500)
+    assert asked
+    assert asked[0].startswith("Mark this slot filled by phone?")
+    assert Slot.objects.get(pk=offer.slot_id).status == Slot.Status.OFFERING  # said no
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_label("Booked by phone:").select_option(label=str(offer.patient))
+    page.get_by_role("button", name="Filled by phone").click()
+    undo = page.get_by_role("button", name="Undo filled by phone")
+    undo.wait_for()
+    page.locator("[data-testid=undo-phone-fill] .countdown", has_text="left").wait_for()
+    assert Slot.objects.get(pk=offer.slot_id).status == Slot.Status.FILLED
+    _shot(page, f"filled-by-phone-undo-{viewport['width']}")
+
+    undo.click()
+    page.locator("[data-testid=slot-status]", has_text="Offering").wait_for()
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.SENT
+    assert not offer.messages.exclude(kind="offer").exists()  # nobody was told anything
+    assert page.console_errors == [], page.console_errors

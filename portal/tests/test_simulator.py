@@ -79,3 +79,98 @@ def test_a_yes_in_the_simulator_takes_the_winner_off_the_holders_list(client, fr
     after = client.get(reverse("portal:simulator"), **holders).content.decode()
     assert name not in after
     assert "Nobody holds an offer right now" in after
+
+
+def _claim_rows(patient):
+    from clinic.audit import audit_trail_for_patient
+
+    return [row for row in audit_trail_for_patient(patient)
+            if row.what.startswith("Offer (") and row.action == "changed"
+            and any(change.new == "Accepted" for change in row.changes)]
+
+
+def test_a_yes_from_the_simulator_is_audited_as_the_patients_like_the_webhooks(
+        client, front_desk_user, settings):
+    from messaging.tests.twilio_fakes import AUTH_TOKEN, PUBLIC_BASE_URL, twilio_post
+
+    settings.TWILIO_AUTH_TOKEN, settings.PUBLIC_BASE_URL = AUTH_TOKEN, PUBLIC_BASE_URL
+    by_simulator = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ana",
+                                hold_until=timezone.now() + dt.timedelta(minutes=7))
+    by_webhook = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ben",
+                              hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+
+    client.post(reverse("portal:simulator"), {"phone": by_simulator.patient.phone,
+                                              "quick": "YES"})
+    client.logout()
+    twilio_post(client, "/twilio/sms/", {"From": by_webhook.patient.phone,
+                                         "To": clinic_sms_number(), "Body": "YES",
+                                         "MessageSid": "SM" + "1" * 32})
+
+    for offer in (by_simulator, by_webhook):
+        offer.refresh_from_db()
+        assert offer.status == Offer.Status.ACCEPTED
+    # Not the front-desk user who typed it: nobody on staff accepted anything.
+    simulated = by_simulator.history.filter(status=Offer.Status.ACCEPTED).get()
+    assert simulated.history_user is None
+    assert simulated.history_change_reason.startswith(
+        f"[patient by SMS (simulated): +1******{by_simulator.patient.phone[-4:]}]")
+    [row] = _claim_rows(by_simulator.patient)
+    assert row.who == f"{by_simulator.patient} (patient), by SMS (simulated)"
+    [row] = _claim_rows(by_webhook.patient)
+    assert row.who == f"{by_webhook.patient} (patient), by SMS"
+    # The slot's booking and the entry's too: every row of the claim is the patient's.
+    from clinic.audit import audit_trail_for_patient
+
+    whos = {row.who for row in audit_trail_for_patient(by_simulator.patient)
+            if row.when >= simulated.history_date}
+    assert whos == {f"{by_simulator.patient} (patient), by SMS (simulated)"}
+    assert "frontdesk" not in str(audit_trail_for_patient(by_simulator.patient))
+
+
+def test_the_simulator_leaves_the_staff_users_own_later_changes_theirs(
+        client, front_desk_user):
+    """acting_as hides the signed-in user only for the simulated reply itself."""
+    from simple_history.models import HistoricalRecords
+
+    from clinic.audit import acting_as, actor_patient_sms
+
+    patient = PatientFactory()
+    request = type("Request", (), {"user": front_desk_user})()
+    HistoricalRecords.context.request = request
+    try:
+        with acting_as(actor_patient_sms(patient, simulated=True)):
+            patient.first_name = "Anna"
+            patient.save()
+        assert HistoricalRecords.context.request is request
+        patient.first_name = "Ana"
+        patient.save()
+    finally:
+        del HistoricalRecords.context.request
+    by_patient, by_staff = patient.history.order_by("history_id")[1:]
+    assert by_patient.history_user is None
+    assert by_staff.history_user == front_desk_user
+
+
+@pytest.mark.django_db(transaction=True)  # the offer ends after the reply's commit
+def test_a_wrong_number_from_the_simulator_is_audited_as_the_patients_not_the_staff_users(
+        client, front_desk_user):
+    """Issue 12's wrong-number flow through issue 13's simulator: the phone's flag and
+    the offer it ends are the patient's doing, by SMS (simulated)."""
+    from clinic.audit import audit_trail_for_patient
+
+    offer = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ana",
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+    client.post(reverse("portal:simulator"), {"phone": offer.patient.phone,
+                                              "body": "wrong number, no Ana here"})
+
+    offer.refresh_from_db()
+    offer.patient.refresh_from_db()
+    assert offer.patient.phone_wrong_at is not None
+    assert offer.status == Offer.Status.FAILED
+    trail = audit_trail_for_patient(offer.patient)
+    rows = [row for row in trail if row.action == "changed"]
+    assert {row.what.split(" (")[0] for row in rows} >= {"Patient", "Offer"}
+    assert {row.who for row in rows} == {f"{offer.patient} (patient), by SMS (simulated)"}
+    assert "frontdesk" not in str(trail)

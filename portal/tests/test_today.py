@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from messaging.models import Message
 from offers.models import Offer, Slot
 from offers.tests.factories import OfferFactory, SlotFactory
 from waitlist.tests.factories import WaitlistEntryFactory
@@ -258,3 +259,46 @@ def test_an_unfilled_slot_says_whether_nobody_fitted_or_nobody_took_it(
 
     assert "Nobody on the waitlist fits it, so nobody was texted" in page
     assert "Everyone on the waitlist who fits was offered it; nobody took it" in page
+
+
+def test_filled_by_phone_asks_first_has_a_visible_label_and_offers_an_undo(
+        client, front_desk_user, django_capture_on_commit_callbacks):
+    offer = OfferFactory(status=Offer.Status.SENT,
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+    page = client.get(reverse("portal:today")).content.decode()
+    form = page[page.index('class="inline-form phone-fill"'):]
+    form = form[:form.index("</form>")]
+    assert 'hx-confirm="Mark this slot filled by phone?' in form
+    assert f'<label for="filled-who-{offer.slot_id}">Booked by phone:</label>' in form
+    assert "visually-hidden" not in form
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("portal:slot_mark_filled", args=[offer.slot_id]),
+                               {"offer": offer.pk}, follow=True)
+    shown = response.content.decode()
+    assert "until then you can undo it" in shown
+    assert "Undo filled by phone" in shown
+    assert not Message.objects.exclude(kind="offer").exists()  # nobody texted yet
+
+    response = client.post(reverse("portal:slot_fill_undo", args=[offer.slot_id]),
+                           follow=True)
+    assert "filled by phone undone" in response.content.decode()
+    offer.refresh_from_db()
+    assert offer.slot.status == Slot.Status.OFFERING
+    assert offer.status == Offer.Status.SENT
+
+
+def test_an_undo_after_the_window_is_refused_with_a_reason(client, front_desk_user, settings):
+    offer = OfferFactory(status=Offer.Status.SENT,
+                         hold_until=timezone.now() + dt.timedelta(minutes=7))
+    client.force_login(front_desk_user)
+    client.post(reverse("portal:slot_mark_filled", args=[offer.slot_id]))
+    settings.PHONE_FILL_UNDO_SECONDS = 0
+    page = client.get(reverse("portal:today")).content.decode()
+    assert "Undo filled by phone" not in page
+    assert "by someone not offered · Staff, by phone" in " ".join(page.split())
+    response = client.post(reverse("portal:slot_fill_undo", args=[offer.slot_id]),
+                           follow=True)
+    assert "can no longer be undone" in response.content.decode()
+    assert Slot.objects.get(pk=offer.slot_id).status == Slot.Status.FILLED

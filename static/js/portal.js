@@ -20,7 +20,7 @@
     document.querySelectorAll(".countdown[data-until]").forEach(function (el) {
       var left = Math.round((Number(el.getAttribute("data-until")) * 1000 - now) / 1000);
       if (left <= 0) {
-        el.textContent = "hold ending…";
+        el.textContent = el.getAttribute("data-ended") || "hold ending…";
         el.classList.add("ending");
         return;
       }

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.demo import DEMO_PASSWORD, seed_demo
+from clinic.demo import DEMO_DEVICE_NAME, DEMO_PASSWORD, demo_totp_secret, seed_demo
 
 
 class Command(BaseCommand):
@@ -21,7 +21,17 @@ class Command(BaseCommand):
         logins = seed_demo()
         self.stdout.write(self.style.SUCCESS("Demo clinic ready."))
         self.stdout.write(f"Staff portal: {settings.PUBLIC_BASE_URL}/  (admin: /admin/)")
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        with_code = set(TOTPDevice.objects.filter(name=DEMO_DEVICE_NAME, confirmed=True)
+                        .values_list("user__username", flat=True))
         for username, role, created in logins:
             # An existing account's password may have been changed since: never show it.
             password = DEMO_PASSWORD if created else "(password unchanged)"
-            self.stdout.write(f"  {role:<11} login: {username} / {password}")
+            second = "  + two-factor code" if username in with_code else ""
+            self.stdout.write(f"  {role:<11} login: {username} / {password}{second}")
+        if with_code:
+            self.stdout.write(
+                "Managers and admins also type a code: `.venv/bin/python manage.py demo_code "
+                "manager` prints the current one,\n  or add this demo key to an authenticator "
+                f"app (time-based): {demo_totp_secret()}")

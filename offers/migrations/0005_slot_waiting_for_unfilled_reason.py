@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('clinic', '0002_patient_phone_e164_regex'),
-        ('offers', '0003_offer_unique_per_slot_and_patient'),
+        ('offers', '0004_plain_status_words'),
         ('waitlist', '0002_entry_for_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='historicalslot',
             name='unfilled_reason',
-            field=models.CharField(blank=True, choices=[('', 'No reason recorded'), ('too_soon', 'Starts too soon to offer by text'), ('nobody_fits', 'Nobody on the waitlist fits it'), ('nobody_took_it', 'Everyone who fits was offered it; nobody took it')], default='', max_length=16),
+            field=models.CharField(blank=True, choices=[('', 'No reason recorded'), ('too_soon', 'Starts too soon to offer by text'), ('nobody_fits', 'Nobody on the waitlist fits it'), ('nobody_took_it', 'Everyone on the waitlist who fits was offered it; nobody took it')], default='', max_length=16),
         ),
         migrations.AddField(
             model_name='historicalslot',
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='slot',
             name='unfilled_reason',
-            field=models.CharField(blank=True, choices=[('', 'No reason recorded'), ('too_soon', 'Starts too soon to offer by text'), ('nobody_fits', 'Nobody on the waitlist fits it'), ('nobody_took_it', 'Everyone who fits was offered it; nobody took it')], default='', max_length=16),
+            field=models.CharField(blank=True, choices=[('', 'No reason recorded'), ('too_soon', 'Starts too soon to offer by text'), ('nobody_fits', 'Nobody on the waitlist fits it'), ('nobody_took_it', 'Everyone on the waitlist who fits was offered it; nobody took it')], default='', max_length=16),
         ),
         migrations.AddField(
             model_name='slot',
