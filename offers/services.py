@@ -596,7 +596,9 @@ def slot_phone_fill_undo(*, slot: Slot, by) -> Slot:
     its patient waits again, and the offers it ended are live again while their holds
     last (nobody was texted about the fill yet). An offer whose patient's reply was
     answered meanwhile stays ended: what they were told stands; so does one whose
-    patient was made another offer since (the fill freed them at once).
+    patient's day moved on in the window (_may_be_given_back: another offer made to them
+    since, a STOP, a wrong number, a booking elsewhere), and they are told now that it
+    is no longer available. The booked patient's own offer, if not given back, ends too.
 
     The patient booked waits again, so the slots they fit are looked at after commit
     (one that closed unfilled because they were booked offers again). What the fill
@@ -611,20 +613,38 @@ def slot_phone_fill_undo(*, slot: Slot, by) -> Slot:
         answered = offer.messages.filter(direction=Message.Direction.OUT,
                                          created_at__gte=slot.closed_at).exclude(
             kind="offer").exists()
-        if answered or offer.hold_until is None or (
-                offer.hold_until > now and not _may_be_given_back(offer, slot)):
-            # Never texted (its text was withdrawn), already answered, or its patient's
-            # day moved on in the window (see _may_be_given_back): it stays ended.
+        texted = offer.hold_until is not None  # else its text was withdrawn, never sent
+        if texted and not answered and offer.hold_until <= now:
+            # Its hold ran out in the window: as if it had expired.
+            offer.responded_at = None
+            _resolve(offer, Offer.Status.EXPIRED, "Fill by phone undone", by=by,
+                     announce=False)
             continue
-        offer.responded_at = None
-        status = Offer.Status.SENT if offer.hold_until > now else Offer.Status.EXPIRED
-        try:
-            # A savepoint: another slot's batch may give this patient an offer this very
-            # moment; the database refuses a second live one, and this one stays ended.
-            with transaction.atomic():
-                _resolve(offer, status, "Fill by phone undone", by=by, announce=False)
-        except IntegrityError:
-            offer.status = Offer.Status.SUPERSEDED
+        if texted and not answered and _may_be_given_back(offer, slot):
+            try:
+                # A savepoint: another slot's batch may give this patient an offer this
+                # very moment; the database refuses a second live one, and it stays ended.
+                with transaction.atomic():
+                    offer.responded_at = None
+                    _resolve(offer, Offer.Status.SENT, "Fill by phone undone", by=by,
+                             announce=False)
+                continue
+            except IntegrityError:
+                pass
+        # It stays ended. The booked patient's own offer ends too (the slot is no longer
+        # theirs); a patient who has the text and was not told is told now, as they would
+        # have been after the window, and one who was told "you're booked" (their reply
+        # was answered) hears that it no longer stands.
+        offer.refresh_from_db(fields=["status", "responded_at"])
+        was_booked = offer.status == Offer.Status.ACCEPTED
+        if was_booked:
+            _resolve(offer, Offer.Status.SUPERSEDED, "Fill by phone undone", by=by,
+                     announce=False)
+        if texted and (not answered or was_booked):
+            waits = (offer.entry_id == slot.filled_entry_id
+                     or offer.entry.status == WaitlistEntry.Status.ACTIVE)
+            _tell_offer_ended(offer, slot, text_reached=True, template=(
+                "offer_closed" if waits else "offer_closed_off_waitlist"))
     if slot.filled_entry_id:
         entry = WaitlistEntry.objects.select_for_update().get(pk=slot.filled_entry_id)
         entry.status = WaitlistEntry.Status.ACTIVE
