@@ -21,6 +21,11 @@ class OffersConfig(AppConfig):
         hooks.patient_wrong_number.connect(replies.on_patient_wrong_number,
                                            dispatch_uid="offers-wrong-number")
 
+        from clinic import signals as clinic_signals
+
+        clinic_signals.patient_textable_again.connect(replies.on_patient_opted_in,
+                                                      dispatch_uid="offers-textable-again")
+
         from offers import waitlist_events
         from waitlist import signals as waitlist_signals
 

@@ -191,8 +191,8 @@ def on_patient_opted_out(sender, *, patient, **kwargs) -> None:
 
 
 def on_patient_opted_in(sender, *, patient, **kwargs) -> None:
-    """Texts again (START): the slots waiting for, or closed for want of, a patient who
-    fits are looked at for them."""
+    """Texts again (START, or staff corrected a number reported wrong or invalid): the
+    slots waiting for, or closed for want of, a patient who fits are looked at for them."""
     services.slots_offer_for_patients(patient_ids=[patient.pk], reopen=True)
 
 

@@ -7,6 +7,7 @@ for that patient, and a question is answered about the offer the patient saw."""
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from clinic.tests.factories import AppointmentTypeFactory
@@ -271,3 +272,39 @@ def test_a_question_that_arrived_before_the_offer_text_left_is_not_answered_abou
     # Not "To book ... reply YES within 7 min": they had no offer when they asked.
     assert answer.context["state"] == "none"
     assert answer.offer_id is None
+
+
+def test_a_slot_closed_for_want_of_a_textable_patient_offers_again_when_staff_correct_the_phone(  # noqa: E501
+        provider, commit, client, admin_user):
+    entry = WaitlistEntryFactory()
+    with commit():
+        slot = open_slot(provider)
+    [offer] = live(slot)
+    with commit():
+        texted(entry.patient, "wrong number")
+    with commit():
+        other = open_slot(provider, start=slot_start(hour=15))
+    slot.refresh_from_db()
+    other.refresh_from_db()
+    assert (slot.status, slot.unfilled_reason) == (Slot.Status.UNFILLED,
+                                                   Slot.UnfilledReason.NOBODY_TOOK_IT)
+    assert (other.status, other.unfilled_reason) == (Slot.Status.UNFILLED,
+                                                     Slot.UnfilledReason.NOBODY_FITS)
+    client.force_login(admin_user)
+
+    with commit():
+        response = client.post(
+            reverse("admin:clinic_patient_change", args=[entry.patient_id]),
+            {"first_name": entry.patient.first_name, "last_name": entry.patient.last_name,
+             "phone": "(312) 555-0199", "preferred_language": "en",
+             "phone_invalid_at_0": "", "phone_invalid_at_1": "",
+             "phone_wrong_at_0": "", "phone_wrong_at_1": ""})
+
+    assert response.status_code == 302
+    # The first slot already asked them (a patient is never asked one slot twice); the
+    # other one, which nobody fitted, goes to them now at their corrected number.
+    slot.refresh_from_db()
+    assert slot.status == Slot.Status.UNFILLED
+    [new_offer] = live(other)
+    assert new_offer.patient_id == entry.patient_id
+    assert Message.objects.get(offer=new_offer, kind="offer").to_number == "+13125550199"
