@@ -245,3 +245,106 @@ def test_a_providers_eight_slots_opened_at_once_over_twenty_patients_all_end_boo
     assert filled.count() == WaitlistEntry.objects.filter(status="booked").count()
     assert len(set(filled.values_list("filled_entry__patient", flat=True))) == filled.count()
     assert filled.count() >= 1
+
+
+@pytest.mark.postgres
+def test_a_providers_eight_slots_with_a_fill_by_phone_its_undo_and_a_wrong_number_racing_the_replies(  # noqa: E501
+        provider, settings):
+    """The same day with staff and a stranger in it: while everyone holding an offer
+    answers at once, staff fill one slot by phone for one of its holders (the fill frees
+    the others for the waiting slots at once), undo it in the next round, fill another
+    for someone not offered, and someone at a holder's number says it is a wrong number.
+    Every slot still ends booked or truly unfilled, an undo gives back only offers still
+    their patient's newest, and nothing is texted to the wrong number after it said so."""
+    import datetime as dt
+    import random
+
+    from django.utils import timezone
+
+    from messaging.models import Message
+    from messaging.services import inbound_handle
+    from offers.selectors import slot_fitting_entries
+
+    settings.OFFER_BATCH_SIZE = 3
+    chooser = random.Random(13)
+    waitlist(20)
+    starts = [slot_start(hour=8) + dt.timedelta(minutes=30 * i) for i in range(8)]
+    slots = run_together([
+        lambda s=s: services.slot_open(provider=provider, start=s,
+                                       end=s + dt.timedelta(minutes=30))
+        for s in starts])
+    sids = iter(range(100_000))
+    stranger = None
+
+    def staff(call):
+        try:
+            return call()
+        except ValidationError:  # the slot was taken by SMS a moment before: told so
+            return None
+
+    for round_ in range(40):
+        live_offers = list(Offer.objects.filter(status__in=Offer.LIVE_STATUSES)
+                           .select_related("patient", "entry").order_by("pk"))
+        if not live_offers:
+            break
+        calls = []
+        if round_ == 0:
+            mine = live_offers[0]
+            target = mine.slot
+            calls.append(lambda e=mine.entry: staff(lambda: services.slot_mark_filled_by_phone(
+                slot=target, by=None, entry=e)))
+        elif round_ == 1:
+            calls.append(lambda: staff(lambda: services.slot_phone_fill_undo(
+                slot=target, by=None)))
+        elif round_ == 2:
+            other = next(s for s in slots if s.pk != target.pk)
+            calls.append(lambda: staff(lambda: services.slot_mark_filled_by_phone(
+                slot=other, by=None)))
+        answers = []
+        for offer in live_offers:
+            if round_ == 3 and stranger is None:
+                stranger = offer.patient
+                answers.append((offer.patient, "wrong number"))
+            elif round_ == 0 and offer.slot_id == target.pk:
+                answers.append((offer.patient, "NO"))  # the fill by phone is not refused
+            else:
+                answers.append((offer.patient, "YES" if chooser.random() < 0.1 else "NO"))
+        calls += [lambda p=p, body=body, sid=f"SM{next(sids):032d}": inbound_handle(
+            from_number=p.phone, to_number="+13125550100", body=body, sid=sid)
+            for p, body in answers]
+        run_together(calls)
+        if round_ == 3:
+            reported = timezone.now()  # every transaction of the round has committed
+        if round_ == 1:
+            # Undone (or refused if SMS took the slot first): whatever came back is its
+            # patient's newest offer, and one live offer each (a database constraint).
+            for offer in Offer.objects.filter(slot=target, status__in=Offer.LIVE_STATUSES):
+                assert offer.pk == Offer.objects.filter(
+                    patient_id=offer.patient_id).latest("pk").pk
+
+    assert target.history.filter(history_change_reason__endswith="Fill by phone undone").exists()
+    settings.PHONE_FILL_UNDO_SECONDS = 0  # the window has passed: the fill is announced
+    services.slots_phone_fill_announce_due()
+    assert not Offer.objects.filter(status__in=Offer.LIVE_STATUSES).exists()
+    for slot in slots:
+        slot.refresh_from_db()
+        assert slot.status in (Slot.Status.FILLED, Slot.Status.UNFILLED), slot
+        if slot.status == Slot.Status.FILLED:
+            assert Offer.objects.filter(slot=slot, status="accepted").count() <= 1
+            if slot.filled_via == Slot.FilledVia.SMS:
+                assert Offer.objects.filter(slot=slot, status="accepted").count() == 1
+        else:
+            assert not slot_fitting_entries(slot=slot).exists(), slot
+            assert not Offer.objects.filter(slot=slot, status="accepted").exists()
+    filled = Slot.objects.filter(status="filled").exclude(filled_entry=None)
+    assert filled.count() == WaitlistEntry.objects.filter(status="booked").count()
+    assert len(set(filled.values_list("filled_entry__patient", flat=True))) == filled.count()
+    # The wrong number: nothing booked from it, and nothing handed to Twilio for the
+    # number once its report was recorded (a text crossing the reply in flight, decided
+    # before that commit, may have left; none after).
+    stranger.refresh_from_db()
+    assert stranger.phone_wrong_at is not None
+    assert not Offer.objects.filter(patient=stranger, status="accepted").exists()
+    assert not Message.objects.filter(patient=stranger, direction="out",
+                                      created_at__gt=reported,
+                                      sent_at__isnull=False).exists()
