@@ -77,3 +77,25 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.05):
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# For the back-to-back comparison in bench/README.md ("Eight slots of one provider") only.
+OLD_SLOT_LOCK = "slot and provider rows"
+
+
+def slot_lock_apply_setting() -> str:
+    """BENCH_SLOT_LOCK="slot and provider rows" makes this process lock a slot as the
+    engine did before issue 11: a plain FOR UPDATE over the slot joined to its provider,
+    which locks both rows. Never set by `make bench`; production never loads bench/.
+    Returns the lock in use, for the report."""
+    if os.environ.get("BENCH_SLOT_LOCK") != OLD_SLOT_LOCK:
+        return "slot row only"
+    from offers import services
+    from offers.models import Slot
+
+    def lock_slot_and_provider(slot_id, *, skip_locked=False):
+        return (Slot.objects.select_for_update(skip_locked=skip_locked)
+                .select_related("provider").filter(pk=slot_id).first())
+
+    services._lock_slot = lock_slot_and_provider
+    return OLD_SLOT_LOCK

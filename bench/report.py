@@ -57,6 +57,7 @@ def report_build(results: dict) -> str:
     lines += _summary(results)
     lines += _webhook(results.get("webhook"))
     lines += _contention(results.get("contention"))
+    lines += _provider_day(results.get("provider_day"))
     lines += _fill(results.get("fill"), results.get("expiry"))
     lines += _scale(results.get("scale"))
     ranking = OUT_DIR / "ranking.txt"
@@ -91,6 +92,16 @@ def summary_rows(results: dict) -> list[tuple[str, str, str, str]]:
         rows.append((f"{contention['holders']} simultaneous YES: all answered in",
                      _fmt(contention["seconds"], " s"), "exactly one winner",
                      "met" if contention["exactly_one_winner_every_run"] else "**missed**"))
+    day = results.get("provider_day")
+    if day:
+        rows.append((f"{day['slots']} slots of one provider, {day['slots'] * day['holders_per_slot']} "
+                     "simultaneous YES: all answered in", _fmt(day["seconds"], " s"),
+                     "one winner per slot",
+                     "met" if day["one_winner_per_slot_every_run"] else "**missed**"))
+        if day.get("busy_runs"):
+            rows.append(("one of those slots busy: YES on its provider's other slots "
+                         "answered in", _fmt(day["busy_yes_seconds"], " s", 3),
+                         "not waiting for the busy slot", ""))
     fill = results.get("fill")
     if fill:
         for path, name in (("portal", "portal form"), ("fhir", "FHIR API")):
@@ -171,6 +182,33 @@ def _contention(contention: dict | None) -> list[str]:
     for i, run in enumerate(contention["per_run"], 1):
         lines.append(f"| {i} | {run['seconds']:.3f} s | {run['http_200']} | {run['winners']} "
                      f"| {run['confirmations_sent']} | {run['slot_status']} |")
+    return lines + [""]
+
+
+def _provider_day(day: dict | None) -> list[str]:
+    if not day:
+        return []
+    lines = ["## Eight slots of one provider", "",
+             f"A provider's {day['slots']} slots, {day['holders_per_slot']} patients holding a "
+             "live offer on each, and every one of them texts YES at the same instant. Time "
+             f"until the last answer (engine locks: {day['lock']}); then each slot must have "
+             "exactly one winner.", "",
+             "| run | all answered in | HTTP 200 | winners per slot | slots filled |",
+             "| --- | --- | --- | --- | --- |"]
+    for i, run in enumerate(day["per_run"], 1):
+        lines.append(f"| {i} | {run['seconds']:.3f} s | {run['http_200']} | "
+                     f"{' '.join(str(w) for w in run['winners'])} | {run['filled']} |")
+    if day.get("busy_runs"):
+        lines += ["", f"Then one of the {day['slots']} slots is held by a slow transaction for "
+                  f"{day['busy_seconds']} s (its lock, as a claim or staff action takes it). "
+                  "Meanwhile the sweep runs over the other slots' passed holds, and one patient "
+                  "on each other slot texts YES.", "",
+                  "| run | sweep expired (of due) | YES on the other slots answered in | "
+                  "booked |", "| --- | --- | --- | --- |"]
+        for i, run in enumerate(day["busy_runs"], 1):
+            lines.append(f"| {i} | {run['sweep_expired']} of {run['sweep_due']} | "
+                         f"{run['yes_seconds']:.3f} s | {run['yes_booked']} of "
+                         f"{run['yes_sent']} |")
     return lines + [""]
 
 

@@ -16,7 +16,7 @@ DB=${BENCH_DB:-slotfill_bench}
 PG=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 export BENCH_WORKERS=${BENCH_WORKERS:-4}
 export BENCH_CELERY_CONCURRENCY=${BENCH_CELERY_CONCURRENCY:-2}
-PHASES=${BENCH_PHASES:-machine seed fill contention webhook expiry scale}
+PHASES=${BENCH_PHASES:-machine seed fill contention provider_day webhook expiry scale}
 OUT=bench/out
 
 if [ ! -x "$PY" ]; then

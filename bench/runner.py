@@ -1,6 +1,6 @@
 """Runs the benchmark phases against the servers bench/run.sh started.
 
-    python -m bench.runner machine seed fill contention webhook expiry scale report
+    python -m bench.runner machine seed fill contention provider_day webhook expiry scale report
 
 Each phase stores its figures in bench/out/results.json; `report` writes bench/RESULTS.md.
 """
@@ -66,6 +66,7 @@ SIZES = {
     "fill": {"runs": 2, "per_run": 2} if QUICK else {},
     "expiry": {"runs": 1, "slots_per_run": 2} if QUICK else {},
     "contention": {"runs": 1, "holders": 20} if QUICK else {},
+    "provider_day": {"runs": 1, "holders": 4} if QUICK else {},
     "webhook": {"concurrencies": (1, 10), "runs": 1, "seconds": 2} if QUICK else {},
     "scale": {"sizes": (1_000, 10_000), "repeats": 3} if QUICK else {},
 }
@@ -90,6 +91,9 @@ def main(phases: list[str]) -> None:
             results_save("expiry", fill.hold_end_to_next_batch(**SIZES["expiry"]))
         elif phase == "contention":
             results_save("contention", webhook.contention(**SIZES["contention"]))
+        elif phase == "provider_day":
+            results_save("provider_day",
+                         webhook.provider_day_contention(**SIZES["provider_day"]))
         elif phase == "webhook":
             results_save("webhook", webhook.inbound_load(**SIZES["webhook"]))
         elif phase == "scale":

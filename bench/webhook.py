@@ -1,5 +1,5 @@
-"""The inbound SMS webhook under load (locust), next to the baseline view; and 100
-simultaneous YES for one slot."""
+"""The inbound SMS webhook under load (locust), next to the baseline view; 100
+simultaneous YES for one slot; and a provider's eight slots answered at once."""
 
 import datetime as dt
 import http.client
@@ -222,3 +222,112 @@ def contention(*, runs: int = 3, holders: int = 100) -> dict:
             "exactly_one_winner_every_run": all(
                 r["winners"] == 1 and r["confirmations_sent"] == 1 and r["http_200"] == holders
                 and r["slot_status"] == Slot.Status.FILLED for r in per_run)}
+
+
+def _contended_provider_day(run: int, slots: int, holders: int) -> tuple[list[Slot], list[str]]:
+    """`slots` slots of one provider (a sick day), each with `holders` patients holding a
+    live offer (set up directly, as in _contended_slot)."""
+    now = timezone.now()
+    provider = providers()[1]
+    base = 3126000000 + run * 10_000
+    day, phones = [], []
+    for index in range(slots):
+        start = next_slot_start()
+        slot = Slot.objects.create(provider=provider, location=provider.location, start=start,
+                                   end=start + dt.timedelta(minutes=20), current_batch=1)
+        patients = Patient.objects.bulk_create(
+            Patient(first_name=f"Day{index}x{i}", last_name=f"Run{run}",
+                    phone=f"+1{base + index * 100 + i}") for i in range(holders))
+        entries = WaitlistEntry.objects.bulk_create(
+            WaitlistEntry(patient=p, any_provider=True, comment="bench provider day")
+            for p in patients)
+        Offer.objects.bulk_create(
+            Offer(slot=slot, entry=e, patient=e.patient, batch=1, status=Offer.Status.SENT,
+                  sent_at=now, hold_until=now + dt.timedelta(minutes=10))
+            for e in entries)
+        day.append(slot)
+        phones += [p.phone for p in patients]
+    return day, phones
+
+
+def _while_one_slot_is_busy(run: int, slots: int) -> dict:
+    """One of the provider's slots is held by a slow transaction (its lock, for
+    BUSY_SECONDS), as a claim or staff action would. Meanwhile the sweep expires the
+    other slots' passed holds, and one patient on each other slot texts YES: how many
+    the sweep reached, and how long those YES took."""
+    day, phones = _contended_provider_day(100 + run, slots, 2)
+    busy, others = day[0], day[1:]
+    passed = timezone.now() - dt.timedelta(seconds=1)
+    Offer.objects.filter(slot__in=others, patient__first_name__endswith="x0").update(
+        hold_until=passed)
+    answering = [p for p in phones[2:] if p.endswith("1")]  # holder 1 of each other slot
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_busy_slot():
+        from django.db import connection, transaction
+
+        from offers import services
+
+        try:
+            with transaction.atomic():
+                services._lock_slot(busy.pk)
+                locked.set()
+                release.wait(BUSY_SECONDS)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_busy_slot)
+    holder.start()
+    locked.wait(30)
+    from offers import services
+
+    expired = services.offers_expire_due()
+    seconds, answers = _yes_at_once(answering)
+    release.set()
+    holder.join()
+    winners = Offer.objects.filter(slot__in=others, status=Offer.Status.ACCEPTED).count()
+    slots_withdraw([s.pk for s in day])
+    return {"sweep_expired": expired, "sweep_due": len(others), "yes_seconds": seconds,
+            "yes_booked": winners, "yes_sent": len(answering),
+            "http_200": sum(1 for status, _ in answers if status == 200)}
+
+
+BUSY_SECONDS = 3
+
+
+def provider_day_contention(*, runs: int = 3, slots: int = 8, holders: int = 12) -> dict:
+    """A provider's `slots` slots. (1) `holders` patients on each, all texting YES at the
+    same instant: the time until the last answer. (2) While one slot is held by a slow
+    transaction: does the sweep still reach the others, and how long do YES on the others
+    take? The engine locks only a slot's own row; if it locked the provider's row too (as
+    it once did), all of one provider's slots would queue behind any one of them."""
+    from bench.lib import slot_lock_apply_setting
+
+    lock = slot_lock_apply_setting()
+    per_run, busy_runs = [], []
+    for run in range(runs):
+        day, phones = _contended_provider_day(run, slots, holders)
+        seconds, answers = _yes_at_once(phones)
+        winners = [Offer.objects.filter(slot=slot, status=Offer.Status.ACCEPTED).count()
+                   for slot in day]
+        filled = Slot.objects.filter(pk__in=[s.pk for s in day], status=Slot.Status.FILLED)
+        ok = sum(1 for status, _ in answers if status == 200)
+        per_run.append({"seconds": seconds, "http_200": ok, "winners": winners,
+                        "filled": filled.count()})
+        log(f"provider day run {run + 1}: {len(phones)} YES over {slots} slots answered in "
+            f"{seconds:.3f}s, {ok} HTTP 200, winners per slot {winners}")
+        slots_withdraw([s.pk for s in day])
+        busy = _while_one_slot_is_busy(run, slots)
+        busy_runs.append(busy)
+        log(f"provider day run {run + 1}, one slot busy for {BUSY_SECONDS}s: the sweep "
+            f"expired {busy['sweep_expired']} of {busy['sweep_due']} due holds; "
+            f"{busy['yes_sent']} YES on the other slots answered in "
+            f"{busy['yes_seconds']:.3f}s, {busy['yes_booked']} booked")
+    return {"slots": slots, "holders_per_slot": holders, "runs": runs, "per_run": per_run,
+            "seconds": spread([r["seconds"] for r in per_run]), "lock": lock,
+            "busy_seconds": BUSY_SECONDS, "busy_runs": busy_runs,
+            "busy_yes_seconds": spread([r["yes_seconds"] for r in busy_runs]),
+            "busy_sweep_expired": spread([r["sweep_expired"] for r in busy_runs]),
+            "one_winner_per_slot_every_run": all(
+                r["winners"] == [1] * slots and r["filled"] == slots
+                and r["http_200"] == slots * holders for r in per_run)}

@@ -1,12 +1,15 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models import Q
 from simple_history.admin import SimpleHistoryAdmin
 
-from clinic import roles
+from clinic import roles, signals
 from clinic.lib.phones import InvalidPhoneNumber, phone_to_e164
 from clinic.models import AppointmentType, Location, Patient, Provider
 
@@ -39,8 +42,10 @@ class PatientAdminForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = ["first_name", "last_name", "phone", "preferred_language", "sms_opted_out_at",
-                  "phone_invalid_at", "phone_wrong_at"]
+        # sms_opted_out_at is not here: a texter's STOP is theirs alone, cleared only by
+        # their START/UNSTOP (read-only below).
+        fields = ["first_name", "last_name", "phone", "preferred_language", "phone_invalid_at",
+                  "phone_wrong_at"]
 
     def clean_phone(self) -> str:
         try:
@@ -69,7 +74,16 @@ class PatientAdmin(SimpleHistoryAdmin):
                    ("phone_wrong_at", admin.EmptyFieldListFilter)]
     search_fields = ["first_name", "last_name", "phone"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["sms_opted_out_at", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        could_text = change and Patient.objects.get(pk=obj.pk).can_receive_sms
+        super().save_model(request, obj, form, change)
+        if change and obj.can_receive_sms and not could_text:
+            # A corrected phone: slots that closed for want of a patient who can be
+            # texted may now have one.
+            transaction.on_commit(partial(signals.patient_textable_again.send,
+                                          sender=Patient, patient=obj), robust=True)
 
 
 admin.site.unregister(get_user_model())

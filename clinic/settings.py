@@ -373,6 +373,13 @@ OFFER_TARGET_BATCHES = 3
 PHONE_FILL_UNDO_SECONDS = 120
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
+# A YES this long after its hold ended still takes the slot, but only while nobody else
+# holds an offer for it (its batch-mates all ended and no later batch has gone out) and
+# the patient holds no other offer: one more hold's length (docs/how-offers-work.md, "Late YES").
+OFFER_LATE_YES_GRACE_SECONDS = OFFER_HOLD_SECONDS
+# When a patient becomes free (an offer of theirs ended), at most this many waiting slots
+# are looked at for them, soonest first; the sweep reaches any beyond.
+OFFER_WAITING_SLOTS_LOOKED_AT = 25
 # The clinic's ranking formula (waitlist/ranking.py).
 RANKING = {
     "urgent": 30,

@@ -14,7 +14,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "created_at", "last_used_at", "revoked_at", "is_active"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name"]
-    readonly_fields = ["created_at", "last_used_at"]
+    # A revoked key stays revoked (revoke with the action; issue a new key instead of
+    # un-revoking): revoked_at cannot be edited.
+    readonly_fields = ["created_at", "last_used_at", "revoked_at"]
     actions = ["revoke_keys"]
 
     def get_fields(self, request, obj=None):

@@ -49,8 +49,8 @@ def entry_resource(entry: WaitlistEntry) -> dict:
         if entry.latest_date:
             period["end"] = entry.latest_date.isoformat()
         resource["requestedPeriod"] = [period]
-    resource["contained"] = [_patient(entry.patient)]
-    resource["participant"] = [_patient_participant(entry.patient)] + [
+    resource["contained"] = [_patient(entry.patient, for_name=entry.for_name)]
+    resource["participant"] = [_patient_participant(entry)] + [
         _provider_participant(provider) for provider in entry.providers.all()
     ]
     return _ordered(resource)
@@ -71,8 +71,8 @@ def slot_resource(slot: Slot) -> dict:
     participants = [_provider_participant(slot.provider)]
     entry = slot.filled_entry if booked else None
     if entry is not None:
-        resource["contained"] = [_patient(entry.patient)]
-        participants.insert(0, _patient_participant(entry.patient))
+        resource["contained"] = [_patient(entry.patient, for_name=entry.for_name)]
+        participants.insert(0, _patient_participant(entry))
         info = {"reference": f"Appointment/waitlist-{entry.pk}", "display": "waitlist request"}
         if entry.ehr_identifier_value:
             info["identifier"] = _identifier(entry.ehr_identifier_system,
@@ -123,10 +123,15 @@ def _appointment_type(appointment_type) -> dict:
     }
 
 
-def _patient(patient: Patient) -> dict:
-    name = {"given": [patient.first_name]}
-    if patient.last_name:
-        name["family"] = patient.last_name
+def _patient(patient: Patient, *, for_name: str = "") -> dict:
+    """The person the visit is for: the phone's owner, or the family member sharing
+    that phone whom the entry names (WaitlistEntry.for_name); the phone is the owner's."""
+    given, _, family = for_name.strip().partition(" ")
+    if not given:
+        given, family = patient.first_name, patient.last_name
+    name = {"given": [given]}
+    if family:
+        name["family"] = family
     return {
         "resourceType": "Patient",
         "id": PATIENT_REF,
@@ -140,8 +145,9 @@ def _patient(patient: Patient) -> dict:
     }
 
 
-def _patient_participant(patient: Patient) -> dict:
-    return {"actor": {"reference": f"#{PATIENT_REF}", "display": patient.full_name},
+def _patient_participant(entry: WaitlistEntry) -> dict:
+    display = entry.for_name or entry.patient.full_name
+    return {"actor": {"reference": f"#{PATIENT_REF}", "display": display},
             "status": "accepted"}
 
 

@@ -24,7 +24,8 @@ from ehr.fhir import (
 from offers.models import Slot
 from offers.services import slot_open
 from waitlist.models import WaitlistEntry
-from waitlist.services import entry_add, entry_update
+from waitlist.selectors import entry_same_visit, names_match
+from waitlist.services import DuplicateEntry, entry_add, entry_update
 
 # Model fields as the EHR knows them, for error messages.
 FHIR_PATHS = {
@@ -70,6 +71,11 @@ def _retrying_once(save, *, actor: str, **kwargs):
 def _waitlist_save(*, request: WaitlistRequest) -> tuple[WaitlistEntry, bool]:
     patient = _patient_match_or_create(
         request=request, reason=audit_reason("Patient created"))
+    # A known phone with another name: a family member sharing that phone. The entry
+    # keeps the posted name (the phone's record keeps its own), as the portal does.
+    for_name = "" if names_match(request.first_name, request.last_name, patient.first_name,
+                                 patient.last_name) else (
+        f"{request.first_name} {request.last_name}".strip())
     providers = [_provider_match_or_create(ref) for ref in request.providers]
     wishes = {
         "any_provider": not providers,
@@ -88,11 +94,19 @@ def _waitlist_save(*, request: WaitlistRequest) -> tuple[WaitlistEntry, bool]:
         ).first()
     try:
         if existing is None:
+            same_visit = entry_same_visit(
+                patient=patient, appointment_type=wishes["appointment_type"],
+                any_provider=wishes["any_provider"], providers=providers, for_name=for_name)
+            if same_visit is not None and not request.identifier_value \
+                    and _same_wishes(same_visit, wishes):
+                # The same request again (a retry without an identifier): answered with
+                # the entry it made, as a repeated identifier is.
+                return same_visit, False
             entry = entry_add(
                 patient=patient, source=WaitlistEntry.Source.EHR,
                 reason=audit_reason("Added to the waitlist"),
                 ehr_identifier_system=request.identifier_system,
-                ehr_identifier_value=request.identifier_value, **wishes,
+                ehr_identifier_value=request.identifier_value, for_name=for_name, **wishes,
             )
             return entry, True
         if existing.patient_id != patient.pk:
@@ -105,8 +119,23 @@ def _waitlist_save(*, request: WaitlistRequest) -> tuple[WaitlistEntry, bool]:
                             code="conflict", expression="Appointment.identifier")
         reason = audit_reason("Waitlist request updated")
         return entry_update(entry=existing, reason=reason, **wishes), False
+    except DuplicateEntry as exc:
+        raise FhirError(
+            409, f"Appointment: {exc.messages[0]} It is Appointment/waitlist-"
+            f"{exc.existing.pk}; a patient's second entry must be another visit (another "
+            "appointment type or provider).", code="duplicate",
+            expression="Appointment") from None
     except ValidationError as exc:
         raise _from_validation_error(exc) from None
+
+
+def _same_wishes(entry: WaitlistEntry, wishes: dict) -> bool:
+    return (entry.any_provider == wishes["any_provider"]
+            and {p.pk for p in entry.providers.all()} == {p.pk for p in wishes["providers"]}
+            and entry.appointment_type == wishes["appointment_type"]
+            and entry.earliest_date == wishes["earliest_date"]
+            and entry.latest_date == wishes["latest_date"]
+            and entry.urgent == wishes["urgent"] and entry.comment == wishes["comment"])
 
 
 def cancelled_times_check(*, start: dt.datetime, end: dt.datetime) -> None:

@@ -52,6 +52,25 @@ def get_reply_handler() -> ReplyHandler | None:
     return _reply_handler
 
 
+# check(*, message) -> bool: may this queued outbound message still be sent? Asked by
+# message_deliver inside the transaction that claims the message for sending, on the
+# first attempt and on every retry, before the claim; a False suppresses the message
+# (announced as message_failed) instead of sending it. A check may lock rows of its own
+# (the offer engine locks the offer), so whatever it guards cannot change mid-claim.
+SendCheck = Callable[..., bool]
+
+_send_checks: list[SendCheck] = []
+
+
+def register_send_check(check: SendCheck) -> None:
+    if check not in _send_checks:
+        _send_checks.append(check)
+
+
+def message_may_be_sent(message) -> bool:
+    return all(check(message=message) for check in _send_checks)
+
+
 # Sent after commit when the SMS backend accepted an outbound message (it has left our
 # hands; Twilio gave it a SID): kwargs message (messaging.Message), at (when it was
 # handed over). The offer engine starts an offer's hold from this moment.
@@ -63,6 +82,9 @@ message_failed = Signal()
 
 # Sent after commit when a patient opts out (STOP, or Twilio error 21610): kwargs patient.
 patient_opted_out = Signal()
+
+# Sent after commit when a patient opts back in (START/UNSTOP): kwargs patient.
+patient_opted_in = Signal()
 
 # Sent after commit when someone at a patient's number replied that it is not theirs
 # ("wrong number"): kwargs patient. Nothing more is texted to the number; users of the

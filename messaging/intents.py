@@ -417,7 +417,11 @@ def _wrong_number_named(name: str) -> re.Pattern | None:
     words = WORD.findall(_plain(name)[0])
     if not words:
         return None
-    return _compile([p.replace("{name}", re.escape(words[0])) for p in WRONG_NUMBER_NAMED])
+    # The name as typed and as the message's words are read (_spelled collapses letter
+    # repeats: "Brooke" reads "broke", "Matt" "mat"), so "I'm not Brooke" is found.
+    names = sorted({words[0], _spelled(words[0])})
+    return _compile([p.replace("{name}", "(?:" + "|".join(map(re.escape, names)) + ")")
+                     for p in WRONG_NUMBER_NAMED])
 
 
 def _clauses(text: str) -> list[list[str]]:

@@ -10,8 +10,9 @@ LANGUAGES = ("en", "es")
 TEMPLATE_NAMES = (
     "offer", "confirmation", "already_filled", "offer_expired", "declined", "offer_closed",
     "nothing_to_answer", "unclear_reply", "opt_out", "opt_in", "help", "unknown_number",
-    "offer_closed_off_waitlist", "offer_details", "offer_confirm", "thanks_reply",
-    "other_language", "who_we_are", "call_us", "declined_later", "wrong_number",
+    "offer_closed_off_waitlist", "help_opted_out", "offer_details", "offer_confirm",
+    "thanks_reply", "other_language", "who_we_are", "call_us", "declined_later",
+    "wrong_number",
 )
 # Templates that say where the patient stands (templates/sms/<lang>/_state.txt), from the
 # context's `state`: live (an offer they can still take), booked, closed (our last offer

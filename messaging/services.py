@@ -149,13 +149,35 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
     again), unless this is the final attempt: then the message fails for good.
     """
     now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, direction=Message.Direction.OUT, status=Status.QUEUED
-    ).update(status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now)
+    queued = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT,
+                                    status=Status.QUEUED)
+    claimed = allowed = False
+    with transaction.atomic():
+        message = queued.first()
+        if message is not None:
+            # Asked on every attempt, retries included, before the claim: the check may
+            # lock what it guards (an offer), so that cannot end between the check and
+            # the claim (hooks.register_send_check).
+            allowed = hooks.message_may_be_sent(message)
+            if allowed:
+                claimed = queued.update(status=Status.SENDING, attempts=F("attempts") + 1,
+                                        updated_at=now)
+            else:
+                claimed = queued.update(
+                    status=Status.SUPPRESSED, updated_at=now,
+                    error_message="Not sent: no longer wanted when its turn came.")
+                if claimed:
+                    MessageStatusEvent.objects.create(message=message,
+                                                      status=Status.SUPPRESSED, at=now)
+                    message.status = Status.SUPPRESSED
+                    _announce_failure(message, permanent=False, error_code="")
     if not claimed:
         # Another worker has it, or it is done: a re-delivered task must not send twice.
         logger.info("Message %s is no longer queued; not sending it again", message_id)
         return Message.objects.filter(pk=message_id).values_list("status", flat=True).first()
+    if not allowed:
+        logger.info("Message %s withdrawn by its sender's check; not sent", message_id)
+        return Status.SUPPRESSED
     message = Message.objects.select_related("patient").get(pk=message_id)
     MessageStatusEvent.objects.create(message=message, status=Status.SENDING, at=now)
 
@@ -398,6 +420,8 @@ def patient_opt_in(*, patient: Patient, reason: str) -> bool:
         locked._change_reason = reason
         locked.save(update_fields=["sms_opted_out_at", "updated_at"])
         patient.sms_opted_out_at = None
+        transaction.on_commit(partial(hooks.patient_opted_in.send, sender=Patient,
+                                      patient=locked), robust=True)
     logger.info("Patient %s opted back in to SMS", patient.pk)
     return True
 
@@ -564,8 +588,11 @@ def _inbound_answer(*, patient: Patient | None, intent: Intent,
                                     "the patient's")
         return hooks.ReplyAnswer(WRONG_NUMBER_TEMPLATE) if flagged and not (
             patient.sms_opted_out_at) else None
+    if intent == Intent.HELP and patient.sms_opted_out_at is not None:
+        # Carriers expect HELP answered always, opted out or not.
+        return hooks.ReplyAnswer("help_opted_out")
     if patient.sms_opted_out_at is not None:
-        return None  # nothing of any kind until START
+        return None  # nothing else of any kind until START
     if patient.phone_wrong_at is not None:
         # Whoever texts from a number reported wrong is not known to be the patient.
         return hooks.ReplyAnswer("unknown_number")

@@ -64,9 +64,10 @@ class NewSlotForm(forms.ModelForm):
 
 @admin.register(Slot)
 class SlotAdmin(SimpleHistoryAdmin):
-    list_display = ["__str__", "start", "end", "appointment_type", "status", "filled_via",
-                    "current_batch", "source", "created_at"]
-    list_filter = ["status", "source", "filled_via", "provider", "appointment_type", "location"]
+    list_display = ["__str__", "start", "end", "appointment_type", "status", "why",
+                    "filled_via", "current_batch", "source", "created_at"]
+    list_filter = ["status", "waiting_for", "unfilled_reason", "source", "filled_via",
+                   "provider", "appointment_type", "location"]
     search_fields = ["provider__name", "ehr_identifier_value"]
     date_hierarchy = "start"
     list_select_related = ["provider", "appointment_type"]
@@ -79,6 +80,16 @@ class SlotAdmin(SimpleHistoryAdmin):
         if obj is None:
             return self.ADD_FIELDS
         return [f.name for f in Slot._meta.fields if f.name != "id"]
+
+    @admin.display(description="why")
+    def why(self, slot: Slot) -> str:
+        """Why an offering slot has no offer out, or why an unfilled one closed: the
+        model's words, which Today's card uses too (one vocabulary)."""
+        if slot.waiting_for:
+            return slot.get_waiting_for_display()
+        if slot.unfilled_reason:
+            return slot.get_unfilled_reason_display()
+        return ""
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -10,16 +10,26 @@ class OffersConfig(AppConfig):
         from offers import replies
 
         hooks.register_reply_handler(replies.handle_reply)
+        hooks.register_send_check(replies.may_send)
         hooks.message_handed_over.connect(replies.on_message_handed_over,
                                           dispatch_uid="offers-handed-over")
         hooks.message_failed.connect(replies.on_message_failed, dispatch_uid="offers-failed")
         hooks.patient_opted_out.connect(replies.on_patient_opted_out,
                                         dispatch_uid="offers-opted-out")
+        hooks.patient_opted_in.connect(replies.on_patient_opted_in,
+                                       dispatch_uid="offers-opted-in")
         hooks.patient_wrong_number.connect(replies.on_patient_wrong_number,
                                            dispatch_uid="offers-wrong-number")
+
+        from clinic import signals as clinic_signals
+
+        clinic_signals.patient_textable_again.connect(replies.on_patient_opted_in,
+                                                      dispatch_uid="offers-textable-again")
 
         from offers import waitlist_events
         from waitlist import signals as waitlist_signals
 
         waitlist_signals.entry_removed.connect(waitlist_events.on_entry_removed,
                                                dispatch_uid="offers-entry-removed")
+        waitlist_signals.entry_waiting.connect(waitlist_events.on_entry_waiting,
+                                               dispatch_uid="offers-entry-waiting")

@@ -26,6 +26,21 @@ class Slot(models.Model):
         SMS = "sms", "SMS offer"
         PHONE = "phone", "Staff, by phone"
 
+    class WaitingFor(models.TextChoices):
+        """Why a slot that is still offering has no offer out (blank: it has, or it is
+        between two batches for the blink of a transaction)."""
+
+        NOTHING = "", "Not waiting"
+        BUSY_PATIENTS = "busy_patients", "Waiting: its patients hold other offers"
+        TEXTING_HOURS = "texting_hours", "Waiting for texting hours"
+
+    class UnfilledReason(models.TextChoices):
+        NONE = "", "No reason recorded"
+        TOO_SOON = "too_soon", "Starts too soon to offer by text"
+        NOBODY_FITS = "nobody_fits", "Nobody on the waitlist fits it"
+        NOBODY_TOOK_IT = ("nobody_took_it",
+                          "Everyone on the waitlist who fits was offered it; nobody took it")
+
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="slots")
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.PROTECT)
     appointment_type = models.ForeignKey(
@@ -45,6 +60,12 @@ class Slot(models.Model):
         WaitlistEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="filled_slots"
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    # An offering slot with no offer out says why (busy patients, texting hours); the
+    # engine sends its batch as soon as that changes. See docs/how-offers-work.md.
+    waiting_for = models.CharField(max_length=16, choices=WaitingFor.choices, blank=True,
+                                   default=WaitingFor.NOTHING)
+    unfilled_reason = models.CharField(max_length=16, choices=UnfilledReason.choices,
+                                       blank=True, default=UnfilledReason.NONE)
     # The EHR's own id for the cancelled appointment, for idempotent posts.
     ehr_identifier_system = models.CharField(max_length=255, blank=True)
     ehr_identifier_value = models.CharField(max_length=255, blank=True)
@@ -54,7 +75,9 @@ class Slot(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["start"]
+        # Total (the id breaks ties): the engine walks slots and offers in a repeatable
+        # order, so two runs of the same events do the same things.
+        ordering = ["start", "id"]
         permissions = [("view_reports", "Can view fill reports")]
         indexes = [models.Index(fields=["status", "start"], name="slot_status_start")]
         constraints = [
@@ -68,6 +91,10 @@ class Slot(models.Model):
                 condition=~Q(ehr_identifier_value=""),
                 name="slot_ehr_identifier_unique",
             ),
+            models.CheckConstraint(condition=Q(waiting_for="") | Q(status="offering"),
+                                   name="slot_only_an_offering_slot_waits"),
+            models.CheckConstraint(condition=Q(unfilled_reason="") | Q(status="unfilled"),
+                                   name="slot_unfilled_reason_only_when_unfilled"),
         ]
 
     def __str__(self):
@@ -113,7 +140,7 @@ class Offer(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["slot", "batch", "-score"]
+        ordering = ["slot", "batch", "-score", "id"]
         indexes = [
             models.Index(fields=["status", "hold_until"], name="offer_status_hold"),
         ]

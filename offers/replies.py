@@ -115,15 +115,21 @@ def _address(offer: Offer | None) -> str:
 
 def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer | None:
     """messaging's reply handler: act on a YES or NO, answer everything else from the
-    patient's state, and say which template answers, with what."""
+    patient's state, and say which template answers, with what.
+
+    Every reply is about the offer whose text the patient had when it arrived
+    (patient_offer_to_answer at the inbound message's time): a YES, a NO and a question
+    alike, so an offer still waiting to leave is never acted on nor described."""
+    received_at = message.created_at if message is not None else None
     if intent == "yes":
-        return _outcome_answer(services.offer_claim(patient=patient), patient=patient)
+        return _outcome_answer(services.offer_claim(patient=patient, at=received_at),
+                               patient=patient)
     if intent in ("no", "reschedule"):
-        result = services.offer_decline(patient=patient)
+        result = services.offer_decline(patient=patient, at=received_at)
         later = intent == "reschedule" and result.outcome == Outcome.DECLINED
         return _outcome_answer(result, patient=patient,
                                template="declined_later" if later else None)
-    offer = patient_offer_to_answer(patient_id=patient.pk)
+    offer = patient_offer_to_answer(patient_id=patient.pk, at=received_at)
     standing = patient_standing(patient=patient, offer=offer)
     if intent == "thanks" and standing.state != "live":
         return None
@@ -138,9 +144,9 @@ def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None
     offer = result.offer
     context = {}
     if result.outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
-        context = {"first_name": patient.first_name, "start": offer.slot.start,
-                   "provider": offer.slot.provider.name}
-    elif result.outcome in (Outcome.GONE, Outcome.OFF_WAITLIST):
+        # The slot this offer booked: the day, time and provider the patient was offered.
+        context = services.offer_text_context(entry=offer.entry, slot=offer.slot)
+    elif result.outcome in (Outcome.GONE, Outcome.OFF_WAITLIST, Outcome.EXPIRED):
         context = {"start": offer.slot.start}
     elif result.outcome == Outcome.NOTHING:
         # No offer this reply could change: say what is true instead (booked, ended, or
@@ -151,20 +157,43 @@ def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None
 
 
 def on_message_handed_over(sender, *, message, at=None, **kwargs) -> None:
-    """An offer's text left for the patient: its hold starts now, not when it was made."""
+    """An offer's text left for the patient: its hold starts now, not when it was made.
+    If the offer ended while the text was in flight, the patient is told now."""
     if message.offer_id and message.kind == "offer":
-        services.offer_start_hold(offer_id=message.offer_id, at=at)
+        if not services.offer_start_hold(offer_id=message.offer_id, at=at):
+            services.offer_text_left_after_end(offer_id=message.offer_id)
+
+
+def may_send(*, message) -> bool:
+    """messaging's send check: an offer's text leaves (first try or retry) only while its
+    offer is live and texting hours are open; other messages always may."""
+    if message.offer_id and message.kind == "offer":
+        return services.offer_text_may_leave(offer_id=message.offer_id)
+    return True
 
 
 def on_message_failed(sender, *, message, permanent=True, error_code="", **kwargs) -> None:
     """An offer whose SMS will never arrive fails, so its slot moves on at once."""
     if message.offer_id and message.kind == "offer":
-        services.offer_fail(offer_id=message.offer_id,
-                            reason=f"Offer SMS not delivered ({error_code or 'no code'})")
+        if message.status == "suppressed" and not permanent:
+            # Withdrawn by our send check (may_send) when its turn came.
+            reason = ("Offer text not sent: texting hours had ended, or the slot was too "
+                      "close to its start, when its turn came")
+        elif message.status == "suppressed":
+            reason = f"Offer text not sent: {message.error_message or 'patient not textable'}"
+        else:
+            reason = f"Offer SMS not delivered ({error_code or 'no code'})"
+        services.offer_fail(offer_id=message.offer_id, reason=reason)
 
 
 def on_patient_opted_out(sender, *, patient, **kwargs) -> None:
     services.patient_offers_release(patient_id=patient.pk, reason="Patient opted out of SMS")
+
+
+def on_patient_opted_in(sender, *, patient, **kwargs) -> None:
+    """Texts again (START, or staff corrected a number reported wrong or invalid): the
+    slots waiting for, or closed for want of, a patient who fits are looked at for them."""
+    services.slots_offer_for_patients(patient_ids=[patient.pk], reopen=True)
 
 
 def on_patient_wrong_number(sender, *, patient, **kwargs) -> None:

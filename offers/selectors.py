@@ -2,34 +2,59 @@
 
 import datetime as dt
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from messaging.models import Message
 from offers.models import Offer, Slot
+from waitlist.models import WaitlistEntry
 from waitlist.ranking import ranked
 from waitlist.selectors import entries_matching
 
 
-def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
-    """Waitlist entries that may be offered `slot` now, best first (annotated `score`).
+def _matching(slot: Slot, **kwargs) -> QuerySet:
+    return entries_matching(provider=slot.provider, start=slot.start, end=slot.end,
+                            location=slot.location, appointment_type=slot.appointment_type,
+                            **kwargs)
 
-    On top of the waitlist's matching: the patient holds no other live offer, and the
-    patient was never offered this slot (through any of their entries: a patient waiting
-    twice must not be asked again after saying NO).
-    """
-    # NOT IN over the few patients holding a live offer (a batch per open slot) and those
-    # already offered this slot: hashed once, where a NOT EXISTS probed an index for every
-    # matching entry (bench/README.md). Offer.patient is never NULL, so NOT IN is safe.
-    holding_an_offer = Offer.objects.filter(status__in=Offer.LIVE_STATUSES).values("patient_id")
+
+def patients_booked_overlapping(*, slot: Slot) -> QuerySet:
+    """Patient ids booked through this system into a slot whose time overlaps `slot`'s
+    (for a NOT IN: rows without a booked entry are left out, as a NULL would empty it)."""
+    return (Slot.objects.filter(status=Slot.Status.FILLED, start__lt=slot.end, end__gt=slot.start,
+                                filled_entry__isnull=False)
+            .exclude(pk=slot.pk).values("filled_entry__patient_id"))
+
+
+def slot_fitting_entries(*, slot: Slot) -> QuerySet:
+    """Waitlist entries that fit `slot`, whether or not their patient is free right now:
+    the waitlist's matching, minus patients already offered this slot (through any of
+    their entries: a patient waiting twice is not asked again after a NO) and patients
+    booked into a slot at an overlapping time. "Nobody fits" (the slot is unfilled) means
+    this is empty."""
     offered_this_slot = Offer.objects.filter(slot_id=slot.pk).values("patient_id")
-    entries = entries_matching(
-        provider=slot.provider,
-        start=slot.start,
-        end=slot.end,
-        location=slot.location,
-        appointment_type=slot.appointment_type,
-    ).exclude(patient_id__in=holding_an_offer).exclude(patient_id__in=offered_this_slot)
+    # NOT IN over these few patients: hashed once, where a NOT EXISTS probed an index for
+    # every matching entry (bench/README.md). None of the lists holds a NULL.
+    return (_matching(slot).exclude(patient_id__in=offered_this_slot)
+            .exclude(patient_id__in=patients_booked_overlapping(slot=slot)))
+
+
+def _holding_an_offer() -> QuerySet:
+    return Offer.objects.filter(status__in=Offer.LIVE_STATUSES).values("patient_id")
+
+
+def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
+    """Entries that may be offered `slot` now, best first (annotated `score`): the fitting
+    ones whose patient holds no live offer (one live offer per patient)."""
+    entries = slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
     return ranked(entries, at=at or timezone.now(), parts=False).prefetch_related("patient")
+
+
+def slot_busy_fitting_entries(*, slot: Slot) -> QuerySet:
+    """Fitting entries whose patient holds a live offer of another slot: the people a
+    waiting slot waits for."""
+    return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
 
 
 def slot_live_offers(*, slot: Slot) -> QuerySet:
@@ -37,25 +62,73 @@ def slot_live_offers(*, slot: Slot) -> QuerySet:
 
 
 def slots_waiting_for_a_batch() -> QuerySet:
-    """Slots still being offered with no offer out: between batches, or paused by quiet
-    hours. The sweep nudges them."""
+    """Slots still being offered with no offer out: waiting for busy patients or texting
+    hours, or between batches when a task was lost. The sweep looks at them again."""
     live = Offer.objects.filter(slot_id=OuterRef("pk"), status__in=Offer.LIVE_STATUSES)
     return Slot.objects.filter(status=Slot.Status.OFFERING).filter(~Exists(live))
 
 
-def patient_offer_to_answer(*, patient_id: int) -> Offer | None:
-    """The offer a bare YES/NO from this patient is about: their live offer, else the one
-    most recently sent to them (so a late YES can be told what became of it). One query
-    (a patient has few offers), with the slot and its provider for the answer.
+def _concerns(slot: Slot, patient_ids: list[int], *, active_only: bool) -> bool:
+    """Whether one of these patients' entries matches the slot. With active_only=False,
+    any entry that would have matched, whatever its state now (booked, removed, the
+    patient opted out): those are the patients a waiting slot may have waited for."""
+    if active_only:
+        entries = _matching(slot)
+    else:
+        entries = _matching(slot, statuses=tuple(WaitlistEntry.Status.values),
+                            reachable_only=False)
+    return entries.filter(patient_id__in=patient_ids).exists()
 
-    "Live first, then the latest sent" is simply the newest: offers are created live
-    (waiting to send, then sent), a patient holds at most one live offer (a database
-    constraint), and an offer never becomes live again, so no offer can be newer than a
-    patient's live one. Ordering by id alone, instead of a CASE over the status, takes a
-    third off the inbound webhook's time (see README, Performance)."""
+
+def slots_to_look_at_for(*, patient_ids: list[int], reopen: bool = False,
+                         everyone: bool = False, at: dt.datetime | None = None) -> list[int]:
+    """The slots an event about these patients may concern, soonest first, at most
+    OFFER_WAITING_SLOTS_LOOKED_AT: slots waiting for busy patients that one of them
+    matches (or all waiting slots, with `everyone`) and, with `reopen` (the patient
+    joined, changed their wishes or can be texted again), unfilled slots still far
+    enough ahead that one of their entries fits.
+
+    Bounded and cheap: a short list of slots, and per slot one EXISTS on these patients'
+    own entries, without any lock. The caller locks each slot and decides again."""
+    at = at or timezone.now()
+    limit = settings.OFFER_WAITING_SLOTS_LOOKED_AT
+    lead = dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES)
+    waiting = Q(status=Slot.Status.OFFERING, waiting_for=Slot.WaitingFor.BUSY_PATIENTS)
+    reopenable = Q(status=Slot.Status.UNFILLED, start__gte=at + lead) & ~Q(
+        unfilled_reason=Slot.UnfilledReason.TOO_SOON)
+    slots = (Slot.objects.filter(waiting | reopenable if reopen else waiting)
+             .filter(start__gt=at).select_related("provider", "location", "appointment_type")
+             .order_by("start", "pk")[:limit])
+    chosen = []
+    for slot in slots:
+        if slot.status == Slot.Status.UNFILLED:
+            if _concerns(slot, patient_ids, active_only=True):
+                chosen.append(slot.pk)
+        elif everyone or _concerns(slot, patient_ids, active_only=False):
+            chosen.append(slot.pk)
+    return chosen
+
+
+def _handed_over_texts(at: dt.datetime) -> QuerySet:
+    return Message.objects.filter(offer_id=OuterRef("pk"), kind="offer",
+                                  direction=Message.Direction.OUT, sent_at__lte=at)
+
+
+def patient_offer_to_answer(*, patient_id: int, at: dt.datetime | None = None) -> Offer | None:
+    """The offer a bare YES/NO from this patient, arriving at `at`, is about: the newest
+    offer whose text had been handed to the SMS provider by then. An offer whose text
+    still waits to leave is not one the patient has seen, so a reply never acts on it
+    (docs/how-offers-work.md, "Replies act on the offer the patient saw"). One query (a
+    patient has few offers), with the slot, its provider and the entry for the answer.
+
+    The newest by id: a patient holds at most one live offer (a database constraint) and
+    the next one is made only after it ended, so a later offer is a newer text. (An undone
+    fill by phone gives an offer back only while it is still its patient's newest:
+    slot_phone_fill_undo.)"""
+    at = at or timezone.now()
     return (
-        Offer.objects.filter(Q(status__in=Offer.LIVE_STATUSES) | Q(sent_at__isnull=False),
-                             patient_id=patient_id)
+        Offer.objects.filter(patient_id=patient_id)
+        .filter(Q(sent_at__lte=at) | Exists(_handed_over_texts(at)))
         .select_related("slot__provider", "entry")
         .order_by("-id")
         .first()

@@ -27,6 +27,13 @@ def offer_next_batch(slot_id: int) -> int:
 
 
 @shared_task(acks_late=True, **RETRY)
+def offers_for_freed_patients(patient_ids: list[int], everyone: bool = False,
+                              reopen: bool = False) -> int:
+    return services.slots_offer_for_patients(patient_ids=patient_ids, everyone=everyone,
+                                             reopen=reopen)
+
+
+@shared_task(acks_late=True, **RETRY)
 def offer_expire_at_hold_end(offer_id: int) -> bool:
     return services.offer_expire(offer_id=offer_id)
 

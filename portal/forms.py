@@ -1,12 +1,14 @@
 import datetime as dt
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
 from clinic import roles
 from clinic.models import AppointmentType, Patient, Provider
 from offers.models import Slot
+from offers.services import too_late_to_offer
 from portal.services import PORTAL_ROLES
 
 ROLE_CHOICES = [(role, role) for role in PORTAL_ROLES]
@@ -29,10 +31,16 @@ class SlotForm(forms.Form):
     record_duplicate = forms.BooleanField(
         required=False, label="Record it anyway: it is a second, separate slot",
     )
+    record_too_soon = forms.BooleanField(
+        required=False, label="Record it anyway: I will call patients (no texts go out)",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.duplicate: Slot | None = None
+        # Starts within OFFER_MIN_LEAD_MINUTES: nobody would be texted (said before
+        # recording, not after, so staff call instead of waiting for offers).
+        self.too_soon = False
 
     def clean(self):
         data = super().clean()
@@ -52,14 +60,24 @@ class SlotForm(forms.Form):
             .exclude(status=Slot.Status.WITHDRAWN)
             .first()
         )
+        self.too_soon = too_late_to_offer(start=start)
+        # Both warnings at once, each with its own "Record it anyway" to tick.
         if self.duplicate and not data.get("record_duplicate"):
             local = timezone.localtime(self.duplicate.start)
-            raise forms.ValidationError(
+            self.add_error(None, forms.ValidationError(
                 f"{data['provider']} already has a freed slot at {local:%-I:%M %p} that "
                 f"day ({self.duplicate.get_status_display().lower()}). If this is a second "
                 "slot, tick \"Record it anyway\".",
                 code="duplicate",
-            )
+            ))
+        if self.too_soon and not data.get("record_too_soon"):
+            minutes = max(1, int((start - timezone.now()).total_seconds() // 60))
+            lead = settings.OFFER_MIN_LEAD_MINUTES
+            self.add_error(None, forms.ValidationError(
+                f"This slot starts in {minutes} minutes: too soon to offer by text (nobody "
+                f"is texted within {lead} minutes of a visit), so no offers would go out. "
+                "Call patients from the waitlist instead, and tick \"Record it anyway: I "
+                "will call patients\" to keep it on the board.", code="too_soon"))
         return data
 
 

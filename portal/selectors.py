@@ -20,6 +20,18 @@ from offers.services import phone_fill_undo_until, sms_hours_open
 
 TODAY_PAGE_SIZE = 12
 
+# Why an unfilled slot closed, as the card says it: the model's own words (the admin's
+# too, one vocabulary), then what to do.
+_REASON = Slot.UnfilledReason
+UNFILLED_WHY = {
+    _REASON.TOO_SOON: f"{_REASON.TOO_SOON.label}: nobody was texted. Call patients.",
+    _REASON.NOBODY_FITS: f"{_REASON.NOBODY_FITS.label}, so nobody was texted. It is offered "
+                         "by itself if someone who fits joins.",
+    _REASON.NOBODY_TOOK_IT: f"{_REASON.NOBODY_TOOK_IT.label}. Call patients.",
+    # Closed before reasons were recorded.
+    _REASON.NONE: "Nobody on the waitlist took it. Call patients.",
+}
+
 
 # --- Today --------------------------------------------------------------------
 def offer_state(offer: Offer) -> tuple[str, str]:
@@ -65,7 +77,7 @@ def _offer_messages() -> Prefetch:
 def today_slots_page(*, page_number) -> Page:
     """Slots from the start of today on, the ones still offering first."""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    offers = (Offer.objects.select_related("patient").prefetch_related(_offer_messages())
+    offers = (Offer.objects.select_related("patient", "entry").prefetch_related(_offer_messages())
               .order_by("batch", "-score", "id"))
     slots = (
         Slot.objects.filter(Q(start__gte=midnight) | Q(status=Slot.Status.OFFERING))
@@ -81,15 +93,21 @@ def today_slots_page(*, page_number) -> Page:
         live = [o for o in slot.offer_list if o.is_live]
         slot.live_count = len(live)
         slot.undo_until = phone_fill_undo_until(slot)
-        # Offering, nothing out, and it is outside SMS_SEND_HOURS: the sweep sends the
-        # batch when the hours open. Staff should see that it waits, not that it is stuck.
-        slot.waits_for_texting_hours = slot.is_open and not live and not texting_hours
+        # Offering, nothing out: the engine says why it waits (its patients hold other
+        # offers, or texting hours are closed); staff should see that it waits, and for
+        # what, not that it is stuck.
+        slot.waits_for_texting_hours = slot.is_open and not live and (
+            slot.waiting_for == Slot.WaitingFor.TEXTING_HOURS or not texting_hours)
+        slot.waits_for_busy_patients = slot.is_open and not live and (
+            slot.waiting_for == Slot.WaitingFor.BUSY_PATIENTS)
         slot.winner = next((o for o in slot.offer_list if o.status == Offer.Status.ACCEPTED),
                            None)
-        # Offering, yet nobody holds an offer: the waitlist ran dry or quiet hours wait.
+        # Unfilled, or offering with nobody holding an offer and no reason to wait.
         slot.needs_attention = slot.status == Slot.Status.UNFILLED or (
             slot.is_open and slot.current_batch > 0 and not live
+            and not slot.waits_for_texting_hours and not slot.waits_for_busy_patients
         )
+        slot.unfilled_why = UNFILLED_WHY.get(slot.unfilled_reason, UNFILLED_WHY[""])
         for offer in slot.offer_list:
             offer.state_label, offer.state_style = offer_state(offer)
     return page

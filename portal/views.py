@@ -76,7 +76,11 @@ def slot_create(request):
         except ValidationError as exc:
             form.add_error(None, _error_text(exc))
         else:
-            messages.success(request, f"Recorded {slot}. Offers are going out.")
+            if form.too_soon:
+                messages.warning(request, f"Recorded {slot}. It starts too soon to offer by "
+                                          "text: call patients.")
+            else:
+                messages.success(request, f"Recorded {slot}. Offers are going out.")
             if not request.htmx:
                 return redirect("portal:today")
             response = render(request, "portal/today.html#record_form", {"form": SlotForm()})

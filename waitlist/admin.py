@@ -1,19 +1,55 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin
-from django.db import models
+from django.db import models, transaction
 from simple_history.admin import SimpleHistoryAdmin
 
+from waitlist import signals
 from waitlist.models import WaitlistEntry
 from waitlist.ranking import score_breakdown, with_score
+from waitlist.selectors import entry_same_visit
+from waitlist.services import DuplicateEntry
+
+
+class EntryAdminForm(forms.ModelForm):
+    """Follows the rule every path follows: a patient's second active entry must be
+    another visit (waitlist.services.entry_add)."""
+
+    class Meta:
+        model = WaitlistEntry
+        # The admin narrows these further (its read-only fields are shown, not posted).
+        fields = ["patient", "for_name", "any_provider", "providers", "location",
+                  "appointment_type", "earliest_date", "latest_date", "current_appointment_at",
+                  "comment", "source", "ehr_identifier_system", "ehr_identifier_value",
+                  "added_at", "added_by"]
+
+    def clean(self):
+        data = super().clean()
+        patient = data.get("patient") or getattr(self.instance, "patient", None)
+        status = self.instance.status if self.instance.pk else WaitlistEntry.Status.ACTIVE
+        if patient is None or status != WaitlistEntry.Status.ACTIVE or self.errors:
+            return data
+        existing = entry_same_visit(
+            patient=patient, appointment_type=data.get("appointment_type"),
+            any_provider=data.get("any_provider", False),
+            providers=list(data.get("providers") or []),
+            for_name=" ".join((data.get("for_name") or "").split()),
+            exclude_pk=self.instance.pk)
+        if existing is not None:
+            raise forms.ValidationError(DuplicateEntry(existing).messages)
+        return data
 
 
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(SimpleHistoryAdmin):
-    list_display = ["patient", "status", "score", "appointment_type", "any_provider", "urgent",
-                    "boost", "earliest_date", "latest_date", "added_at", "source"]
+    form = EntryAdminForm
+    list_display = ["patient", "for_name", "status", "score", "appointment_type",
+                    "any_provider", "urgent", "boost", "earliest_date", "latest_date",
+                    "added_at", "source"]
     list_filter = ["status", "urgent", "source", "appointment_type", "any_provider", "providers"]
     search_fields = ["patient__first_name", "patient__last_name", "patient__phone",
-                     "ehr_identifier_value"]
+                     "for_name", "ehr_identifier_value"]
     date_hierarchy = "added_at"
     autocomplete_fields = ["patient"]
     # Checkboxes, not filter_horizontal: a clinic has few providers, and Django's
@@ -25,12 +61,29 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
     # its live offer so the slot moves on. The admin is for audit review.
     readonly_fields = ["status", "urgent", "boost", "updated_at", "score_explained"]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.offers.exists():
+            # Its offers went to this patient's phone (Offer.patient is a copy): moving
+            # the entry to someone else would make them someone else's.
+            fields.append("patient")
+        return fields
+
     def has_delete_permission(self, request, obj=None):
         return False
 
     def get_queryset(self, request):
         # The score is computed by the database at query time, as the engine ranks.
         return with_score(super().get_queryset(request))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        entry = form.instance
+        if entry.status == WaitlistEntry.Status.ACTIVE:
+            # As entry_add and entry_update do: the offer engine looks at the slots
+            # this entry may now fit.
+            transaction.on_commit(partial(signals.entry_waiting.send, sender=WaitlistEntry,
+                                          entry=entry, created=not change), robust=True)
 
     @admin.display(description="score", ordering="score")
     def score(self, entry):

@@ -5,6 +5,7 @@ from django.db.models import Exists, OuterRef, Q
 from clinic.lib.phones import InvalidPhoneNumber, phone_to_e164
 from clinic.models import AppointmentType, Patient, Provider
 from waitlist.models import WaitlistEntry
+from waitlist.selectors import names_match
 
 
 class WaitlistFilterForm(forms.Form):
@@ -34,7 +35,8 @@ class WaitlistFilterForm(forms.Form):
                 entries = entries.filter(patient__phone__contains=digits)
             else:
                 entries = entries.filter(Q(patient__first_name__icontains=word)
-                                         | Q(patient__last_name__icontains=word))
+                                         | Q(patient__last_name__icontains=word)
+                                         | Q(for_name__icontains=word))
         return entries
 
 
@@ -96,22 +98,83 @@ class EntryForm(forms.Form):
 
 
 class NewEntryForm(EntryForm):
-    """Adding: who the patient is, then what they wait for."""
+    """Adding: who the patient is, then what they wait for.
+
+    A phone number is one patient record (inbound SMS finds the patient by it). When the
+    typed number already belongs to someone with another name, staff say who this is:
+    the same person (the entry goes on that record), or a family member sharing the
+    phone (the entry goes on that record, for the typed name: WaitlistEntry.for_name).
+    The typed name is never silently dropped."""
+
+    SAME_PERSON = "same"
+    FAMILY_MEMBER = "family"
 
     first_name = forms.CharField(max_length=80, label="First name")
     last_name = forms.CharField(max_length=80, required=False, label="Last name")
     phone = forms.CharField(max_length=40, label="Mobile phone",
-                            help_text="A patient who already has this number is reused.")
+                            help_text="If the number is already a patient's, you are asked "
+                                      "whether this is them or a family member.")
     preferred_language = forms.ChoiceField(choices=Patient.Language.choices,
                                            label="Texts in")
+    phone_owner = forms.ChoiceField(
+        required=False, widget=forms.RadioSelect, label="Who is this visit for?",
+        choices=[(SAME_PERSON, "The same person"),
+                 (FAMILY_MEMBER, "A family member sharing this phone")])
 
     field_order = ["first_name", "last_name", "phone", "preferred_language"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The patient the typed number belongs to, when their name differs.
+        self.phone_owner_patient: Patient | None = None
 
     def clean_phone(self):
         try:
             return phone_to_e164(self.cleaned_data["phone"])
         except InvalidPhoneNumber as exc:
             raise ValidationError(str(exc)) from exc
+
+    def clean(self):
+        data = super().clean()
+        owner = Patient.objects.filter(phone=data.get("phone") or "").first()
+        typed_first, typed_last = data.get("first_name", ""), data.get("last_name", "")
+        if owner is None or names_match(typed_first, typed_last, owner.first_name,
+                                        owner.last_name):
+            return data
+        self.phone_owner_patient = owner
+        typed = self.typed_name()
+        self.fields["phone_owner"].choices = [
+            (self.SAME_PERSON, f"Same person: add to {owner.full_name}'s record "
+                               f"(it keeps the name {owner.full_name})"),
+            (self.FAMILY_MEMBER, f"A family member sharing this phone: add the entry under "
+                                 f"{owner.full_name}'s record, for {typed}"),
+        ]
+        if data.get("phone_owner") not in (self.SAME_PERSON, self.FAMILY_MEMBER):
+            self.add_error("phone_owner", f"{owner.phone_display} belongs to "
+                                          f"{owner.full_name}. Say who this visit is for, "
+                                          "or cancel.")
+        return data
+
+    def typed_name(self) -> str:
+        data = self.cleaned_data
+        return " ".join(f"{data.get('first_name', '')} {data.get('last_name', '')}".split())
+
+    def for_name(self) -> str:
+        """Who the visit is for, when not the phone's owner (a family member)."""
+        if self.phone_owner_patient and self.cleaned_data.get("phone_owner") == \
+                self.FAMILY_MEMBER:
+            return self.typed_name()
+        return ""
+
+    def entry_reason(self, reason: str) -> str:
+        """The audit reason, saying what was typed when it went on another's record."""
+        if self.phone_owner_patient is None:
+            return reason
+        owner = self.phone_owner_patient.full_name
+        how = ("a family member sharing the phone" if self.for_name()
+               else "the same person as the record")
+        said = f"Typed as {self.typed_name()!r} for {owner}'s phone: {how}"
+        return f"{reason.strip()} ({said})" if reason.strip() else said
 
     def patient(self) -> Patient:
         data = self.cleaned_data

@@ -10,6 +10,19 @@ from clinic.models import AppointmentType, Location, Patient, Provider
 
 
 class WaitlistEntry(models.Model):
+    """One appointment a patient wants sooner.
+
+    A patient with two active entries wants two appointments (two different visits, e.g.
+    a follow-up with Dr. Chen and a scan with anyone): each entry is offered, and booked,
+    on its own, and booking one leaves the other waiting. Two active entries of one
+    patient for the same visit (same appointment type, overlapping providers, same
+    person) are refused (waitlist.services.entry_add). The phone number's owner is
+    `patient`; `for_name` names a family member sharing that phone when the visit is
+    theirs. What keeps it safe: a patient holds at most one live offer (so a bare YES is
+    never ambiguous), is never offered one slot twice, and is never offered a slot that
+    overlaps one they are booked into through this system.
+    """
+
     class Status(models.TextChoices):
         ACTIVE = "active", "Waiting"
         BOOKED = "booked", "Booked"
@@ -20,7 +33,13 @@ class WaitlistEntry(models.Model):
         EHR = "ehr", "EHR (FHIR API)"
         ADMIN = "admin", "Django admin"
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="waitlist_entries")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="waitlist_entries",
+        help_text="Whose phone the offers go to. Fixed once offers were made.")
+    for_name = models.CharField(
+        max_length=160, blank=True, verbose_name="visit for",
+        help_text="Who the visit is for when it is not the phone's owner (a family member "
+                  "sharing the phone). Blank: the patient themself.")
     # any_provider=True: the patient takes whoever has a free slot; else one of `providers`.
     any_provider = models.BooleanField(default=False)
     providers = models.ManyToManyField(Provider, blank=True, related_name="waitlist_entries")
@@ -75,4 +94,18 @@ class WaitlistEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.patient} ({self.get_status_display()})"
+        return f"{self.who} ({self.get_status_display()})"
+
+    @property
+    def who(self) -> str:
+        """The person the visit is for, as staff read it: "Leo (Ana Lopez's phone)"."""
+        if self.for_name:
+            return f"{self.for_name} ({self.patient.full_name}'s phone)"
+        return self.patient.full_name
+
+    @property
+    def first_name(self) -> str:
+        """The first name an SMS about this entry greets (a first name only: privacy)."""
+        if self.for_name.strip():
+            return self.for_name.split()[0]
+        return self.patient.first_name

@@ -15,8 +15,45 @@ from simple_history.utils import update_change_reason
 from clinic.models import AppointmentType, Location, Patient, Provider
 from waitlist import signals
 from waitlist.models import WaitlistEntry
+from waitlist.selectors import entry_same_visit
 
 PRIORITY_FIELDS = ("urgent", "boost")
+
+
+class DuplicateEntry(ValidationError):
+    """The patient already waits for this visit: two entries of one patient must be two
+    different visits (WaitlistEntry). `existing` is the entry they already have."""
+
+    def __init__(self, existing: WaitlistEntry):
+        self.existing = existing
+        who = existing.for_name or existing.patient.full_name
+        super().__init__(
+            f"{who} already waits for this visit (entry added "
+            f"{existing.added_at:%b %-d, %Y}: {_wishes(existing)}). Change that entry "
+            "instead, or choose another appointment type or provider for a second visit.",
+            code="duplicate")
+
+
+def _wishes(entry: WaitlistEntry) -> str:
+    providers = ("any provider" if entry.any_provider
+                 else ", ".join(p.name for p in entry.providers.all()))
+    return f"{entry.appointment_type or 'any type'}, {providers}"
+
+
+def _refuse_same_visit(*, patient: Patient, appointment_type, any_provider: bool,
+                       providers, for_name: str, exclude_pk: int | None = None) -> None:
+    existing = entry_same_visit(patient=patient, appointment_type=appointment_type,
+                                any_provider=any_provider, providers=providers,
+                                for_name=for_name, exclude_pk=exclude_pk)
+    if existing is not None:
+        raise DuplicateEntry(existing)
+
+
+def _announce_waiting(entry: WaitlistEntry, *, created: bool) -> None:
+    # robust: the entry is saved whatever a listener does; the offer engine's sweep
+    # reaches waiting slots anyway.
+    transaction.on_commit(partial(signals.entry_waiting.send, sender=WaitlistEntry,
+                                  entry=entry, created=created), robust=True)
 
 
 def _check_priority_change(*, urgent: bool, boost: int, by, reason: str,
@@ -51,11 +88,22 @@ def entry_add(
     reason: str = "",
     ehr_identifier_system: str = "",
     ehr_identifier_value: str = "",
+    for_name: str = "",
 ) -> WaitlistEntry:
-    """Put a patient on the waitlist. `by` is the staff user (None for the EHR or system)."""
+    """Put a patient on the waitlist. `by` is the staff user (None for the EHR or system).
+
+    `for_name`: the family member the visit is for, when the patient (the phone's owner)
+    is someone else. Refused with DuplicateEntry when the patient already waits for the
+    same visit."""
     providers = list(providers)
+    for_name = " ".join(for_name.split())
     if not any_provider and not providers:
         raise ValidationError({"providers": "Choose at least one provider, or any provider."})
+    # The row lock makes two adds of one visit at once wait for each other, so the
+    # second one sees the first and is refused.
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    _refuse_same_visit(patient=patient, appointment_type=appointment_type,
+                       any_provider=any_provider, providers=providers, for_name=for_name)
     # Staff must say why (kept in the audit trail); the EHR's priority (by=None) comes
     # without a reason of its own.
     if by is None and not reason.strip() and (urgent or boost):
@@ -65,7 +113,7 @@ def entry_add(
         patient=patient, any_provider=any_provider, appointment_type=appointment_type,
         location=location, earliest_date=earliest_date, latest_date=latest_date,
         urgent=urgent, boost=boost, current_appointment_at=current_appointment_at,
-        comment=comment, source=source, added_by=by,
+        comment=comment, source=source, added_by=by, for_name=for_name,
         ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value,
     )
     entry.full_clean(exclude=["patient", "added_by"])
@@ -73,6 +121,7 @@ def entry_add(
     entry.save()
     if providers and not any_provider:
         entry.providers.set(providers)
+    _announce_waiting(entry, created=True)
     return entry
 
 
@@ -95,10 +144,16 @@ def entry_update(*, entry: WaitlistEntry, by=None, reason: str = "", **changes) 
     elif providers is not None and not list(providers):
         raise ValidationError({"providers": "Choose at least one provider, or any provider."})
     entry.full_clean(exclude=["patient", "added_by"])
+    _refuse_same_visit(
+        patient=entry.patient, appointment_type=entry.appointment_type,
+        any_provider=entry.any_provider,
+        providers=list(providers) if providers is not None else list(entry.providers.all()),
+        for_name=entry.for_name, exclude_pk=entry.pk)
     entry._change_reason = reason or "Updated"
     entry.save()
     if providers is not None:
         entry.providers.set(providers)
+    _announce_waiting(entry, created=False)
     return entry
 
 

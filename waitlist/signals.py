@@ -8,3 +8,8 @@ from django.dispatch import Signal
 # (waitlist.WaitlistEntry). The offer engine ends that entry's live offer, so its slot
 # moves on at once instead of waiting for the hold to end.
 entry_removed = Signal()
+
+# Sent after commit when an entry starts waiting or its wishes change (entry_add,
+# entry_update): kwargs entry, created (bool). The offer engine looks at the slots it may now fit: a
+# slot waiting for busy patients, or one that closed unfilled because nobody fitted.
+entry_waiting = Signal()

@@ -8,7 +8,10 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from clinic.models import Patient
@@ -25,10 +28,15 @@ PRIORITIZE = "waitlist.prioritize_waitlistentry"
 @permission_required("waitlist.view_waitlistentry", raise_exception=True)
 def entry_list(request):
     filters = WaitlistFilterForm(request.GET)
+    # visits_waiting: how many appointments this patient waits for (one entry each).
+    visits = (WaitlistEntry.objects.filter(patient_id=OuterRef("patient_id"),
+                                           status=WaitlistEntry.Status.ACTIVE)
+              .values("patient_id").annotate(n=Count("pk")).values("n"))
     entries = filters.filter(
         WaitlistEntry.objects.filter(status=WaitlistEntry.Status.ACTIVE)
         .select_related("patient", "appointment_type")
         .prefetch_related("providers")
+        .annotate(visits_waiting=Subquery(visits))
     )
     page = Paginator(ranked(entries), PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page.object_list:
@@ -54,13 +62,18 @@ def entry_add(request):
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
-                entry = services.entry_add(patient=form.patient(), by=request.user,
-                                           reason=form.cleaned_data["reason"],
-                                           **form.entry_values())
+                entry = services.entry_add(
+                    patient=form.patient(), by=request.user, for_name=form.for_name(),
+                    reason=form.entry_reason(form.cleaned_data["reason"]),
+                    **form.entry_values())
+        except services.DuplicateEntry as exc:
+            form.add_error(None, format_html(
+                '{} <a href="{}">Open that entry</a>', exc.messages[0],
+                reverse("waitlist:edit", args=[exc.existing.pk])))
         except ValidationError as exc:
             form.add_service_error(exc)
         else:
-            messages.success(request, f"{entry.patient} is on the waitlist.")
+            messages.success(request, f"{entry.who} is on the waitlist.")
             return redirect("waitlist:list")
     return render(request, "waitlist/entry_form.html",
                   {"form": form, "can_prioritize": can_prioritize, "entry": None})
@@ -85,6 +98,10 @@ def entry_edit(request, entry_id):
         try:
             services.entry_update(entry=entry, by=request.user,
                                   reason=form.cleaned_data["reason"], **form.entry_values())
+        except services.DuplicateEntry as exc:
+            form.add_error(None, format_html(
+                '{} <a href="{}">Open that entry</a>', exc.messages[0],
+                reverse("waitlist:edit", args=[exc.existing.pk])))
         except ValidationError as exc:
             form.add_service_error(exc)
         else:

@@ -88,3 +88,33 @@ def test_report_gives_portal_pages_as_median_and_spread_over_series():
     assert "| Today page at 10,000 entries, p95 | 120 ms (90–250) | < 200 ms | met |" in report
     assert "| today (`/`) | 30.0 ms (28.0–35.0) | 120.0 ms (90.0–250.0) | 260.0 ms | 20 KiB |" \
         in report
+
+
+def test_report_shows_a_providers_eight_slots_and_the_one_busy_slot():
+    runs = [{"seconds": 2.1, "http_200": 96, "winners": [1] * 8, "filled": 8}]
+    busy = [{"sweep_expired": 7, "sweep_due": 7, "yes_seconds": 0.14, "yes_booked": 7,
+             "yes_sent": 7, "http_200": 7}]
+    results = {"provider_day": {
+        "slots": 8, "holders_per_slot": 12, "runs": 1, "per_run": runs,
+        "seconds": spread([2.1]), "lock": "slot row only", "busy_seconds": 3,
+        "busy_runs": busy, "busy_yes_seconds": spread([0.14]),
+        "busy_sweep_expired": spread([7]), "one_winner_per_slot_every_run": True}}
+    report = report_build(results)
+    assert "| 8 slots of one provider, 96 simultaneous YES: all answered in | 2.10 s | " \
+           "one winner per slot | met |" in report
+    assert "| 1 | 7 of 7 | 0.140 s | 7 of 7 |" in report
+    assert "engine locks: slot row only" in report
+
+
+def test_the_old_slot_lock_is_used_only_when_the_comparison_asks_for_it(monkeypatch):
+    from bench.lib import OLD_SLOT_LOCK, slot_lock_apply_setting
+    from offers import services
+
+    monkeypatch.delenv("BENCH_SLOT_LOCK", raising=False)
+    original = services._lock_slot
+    assert slot_lock_apply_setting() == "slot row only"
+    assert services._lock_slot is original
+    monkeypatch.setattr(services, "_lock_slot", original)  # restored after the test
+    monkeypatch.setenv("BENCH_SLOT_LOCK", OLD_SLOT_LOCK)
+    assert slot_lock_apply_setting() == OLD_SLOT_LOCK
+    assert services._lock_slot is not original

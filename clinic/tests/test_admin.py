@@ -116,6 +116,23 @@ def test_a_spaced_number_of_a_known_patient_is_refused_as_a_duplicate(client, ad
     assert Patient.objects.count() == 1
 
 
+def test_staff_cannot_clear_a_patients_stop_in_the_admin(client, admin_user):
+    from clinic.tests.factories import PatientFactory
+
+    patient = PatientFactory(sms_opted_out_at=timezone.now())
+    client.force_login(admin_user)
+    url = reverse("admin:clinic_patient_change", args=[patient.pk])
+
+    assert "sms_opted_out_at" not in client.get(url).context["adminform"].form.fields
+    client.post(url, {"first_name": patient.first_name, "last_name": patient.last_name,
+                      "phone": patient.phone, "preferred_language": "en",
+                      "sms_opted_out_at_0": "", "sms_opted_out_at_1": ""})
+
+    patient.refresh_from_db()
+    # Only the patient's own START/UNSTOP clears it.
+    assert patient.sms_opted_out_at is not None
+
+
 def _when(moment):
     local = timezone.localtime(moment)
     return {"phone_wrong_at_0": local.strftime("%Y-%m-%d"),

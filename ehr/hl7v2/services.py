@@ -205,14 +205,24 @@ def _siu_booked(message, header: Header) -> str:
     open_slots = Slot.objects.filter(
         provider=provider, status=Slot.Status.OFFERING,
         start__lt=appointment.end, end__gt=appointment.start).order_by("start")
+    filled = None
     for slot in open_slots:
         reason = f"Booked in the EHR (HL7 {header.message_type})"
-        entry = next((entry for entry in entries if _fits(entry, slot)), None)
+        # One appointment is one visit: it fills one slot at most, even for a patient
+        # waiting for two visits (two entries), who cannot be in two places at once.
+        entry = None if filled else next(
+            (entry for entry in entries if _fits(entry, slot)), None)
         if entry is not None:
             # Someone from the waitlist got it another way (staff called them): a fill.
             slot_mark_filled_by_phone(slot=slot, by=None, entry=entry, reason=reason)
             notes.append(f"slot {slot.pk} filled in the EHR by waitlist entry {entry.pk}")
             entries.remove(entry)
+            filled = slot
+        elif filled is not None:
+            # The rest of the same appointment's time: no longer ours to offer.
+            slot_withdraw(slot=slot, by=None,
+                          reason=f"{reason}: the same appointment that filled slot {filled.pk}")
+            notes.append(f"slot {slot.pk} withdrawn: booked in the EHR")
         else:
             # Taken by someone not on the waitlist: no longer ours to offer, and not a fill
             # the waitlist made.

@@ -97,3 +97,18 @@ def test_a_refused_request_does_not_touch_any_keys_last_use(client, api_key, rev
     assert response.status_code == 401
     row.refresh_from_db()
     assert row.last_used_at is None
+
+
+def test_a_revoked_key_cannot_be_unrevoked_by_editing_it_in_the_admin(client, admin_user,
+                                                                      api_key):
+    row, key = api_key
+    row.revoke()
+    client.force_login(admin_user)
+    url = reverse("admin:ehr_apikey_change", args=[row.pk])
+
+    assert "revoked_at" not in client.get(url).context["adminform"].form.fields
+    client.post(url, {"name": row.name, "revoked_at_0": "", "revoked_at_1": ""})
+
+    row.refresh_from_db()
+    assert row.revoked_at is not None
+    assert ApiKey.authenticate(key) is None

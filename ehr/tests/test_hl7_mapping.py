@@ -242,6 +242,32 @@ def test_s12_of_the_patient_holding_the_offer_books_them(chen, follow_up):
     assert entry.status == WaitlistEntry.Status.BOOKED
 
 
+def test_s12_of_a_patient_waiting_for_two_visits_fills_one_slot_and_withdraws_the_overlap(
+        chen, follow_up):
+    # Two entries are two visits (docs/how-offers-work.md), but one appointment is one
+    # of them: the patient is not booked into two overlapping slots.
+    patient = PatientFactory(phone=PHONE)
+    first = WaitlistEntryFactory(patient=patient)
+    WaitlistEntryFactory(patient=patient, any_provider=False, providers=[chen],
+                         appointment_type=follow_up)
+    start = future_start(days=2)
+    slots = [SlotFactory(provider=chen, start=start, end=start + dt.timedelta(minutes=20),
+                         appointment_type=follow_up, status=Slot.Status.OFFERING)
+             for _ in range(2)]
+
+    ack = receive(siu("S12", start=start, minutes=20))
+
+    assert ack.code == "AA"
+    for slot in slots:
+        slot.refresh_from_db()
+    assert [slot.status for slot in slots] == [Slot.Status.FILLED, Slot.Status.WITHDRAWN]
+    assert slots[0].filled_entry == first
+    assert f"the same appointment that filled slot {slots[0].pk}" in (
+        slots[1].history.latest().history_change_reason)
+    assert WaitlistEntry.objects.filter(patient=patient,
+                                        status=WaitlistEntry.Status.ACTIVE).count() == 1
+
+
 def test_s12_needs_the_patient(chen, follow_up):
     ack = receive(siu("S12", patient=False))
 

@@ -95,12 +95,64 @@ def test_the_same_identifier_posted_twice_updates_the_entry(client, key):
     assert "[API key: Epic test]" in entry.history.latest().history_change_reason
 
 
-def test_without_identifier_each_post_is_a_new_entry(client, key):
-    post(client, key, waitlist_appointment(identifier=None))
-    post(client, key, waitlist_appointment(identifier=None))
+def test_without_identifier_the_same_post_again_answers_with_the_entry_it_made(client, key):
+    first = post(client, key, waitlist_appointment(identifier=None))
+    again = post(client, key, waitlist_appointment(identifier=None))
 
-    assert WaitlistEntry.objects.count() == 2
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert WaitlistEntry.objects.count() == 1
     assert Patient.objects.count() == 1
+
+
+def test_a_second_request_for_the_same_visit_is_refused_and_names_the_first(client, key):
+    first = post(client, key, waitlist_appointment(identifier="WL-1"))
+    before = database_state()
+
+    second = post(client, key, waitlist_appointment(identifier="WL-2", comment="again"))
+
+    assert second.status_code == 409, second.content
+    issue = second.json()["issue"][0]
+    assert issue["code"] == "duplicate"
+    assert first.json()["id"] in issue["diagnostics"]
+    assert database_state() == before
+
+
+def test_a_second_visit_of_the_same_patient_is_its_own_entry(client, key):
+    AppointmentTypeFactory(code="scan")
+    post(client, key, waitlist_appointment(identifier="WL-1"))
+
+    second = post(client, key, waitlist_appointment(identifier="WL-2", type_code="scan"))
+
+    assert second.status_code == 201, second.content
+    assert WaitlistEntry.objects.filter(status="active").count() == 2
+    assert Patient.objects.count() == 1
+
+
+def test_a_known_phone_with_another_name_keeps_the_posted_name_on_the_entry(client, key):
+    owner = PatientFactory(phone="+13125550142", first_name="Rosa", last_name="Ruiz")
+
+    response = post(client, key, waitlist_appointment(given="Ana", family="Ruiz"))
+
+    assert response.status_code == 201, response.content
+    entry = WaitlistEntry.objects.get()
+    assert entry.patient == owner
+    owner.refresh_from_db()
+    assert (owner.first_name, owner.last_name) == ("Rosa", "Ruiz")  # the record keeps its own
+    assert entry.for_name == "Ana Ruiz"
+    assert entry.first_name == "Ana"
+    # What the EHR reads back names the person the visit is for, at the owner's phone.
+    patient = response.json()["contained"][0]
+    assert patient["name"] == [{"given": ["Ana"], "family": "Ruiz"}]
+    assert patient["telecom"][0]["value"] == "+13125550142"
+
+
+def test_a_known_phone_with_the_same_name_is_that_patient(client, key):
+    PatientFactory(phone="+13125550142", first_name="Ana", last_name="Ruíz")
+
+    post(client, key, waitlist_appointment(given="ana", family="Ruiz"))
+
+    assert WaitlistEntry.objects.get().for_name == ""
 
 
 def test_no_provider_participant_means_any_provider(client, key):

@@ -278,8 +278,11 @@ def test_opt_out_is_confirmed_once_then_silence_until_start(
     assert patient.sms_opted_out
     assert [o["patient"].pk for o in signals_received["opted_out"]] == [patient.pk]
 
-    for body in ("STOP", "SI", "NO", "AYUDA", "hola?"):
+    for body in ("STOP", "SI", "NO", "hola?"):
         assert reply_text(twilio_post(client, PATH, sms(patient, body))) == ""
+    # HELP is the exception: carriers expect it answered, opted out or not.
+    help_text = reply_text(twilio_post(client, PATH, sms(patient, "AYUDA")))
+    assert "START" in help_text
     assert replies == []
     assert message_send(patient=patient, template="declined") is None
     assert len(signals_received["opted_out"]) == 1

@@ -38,6 +38,14 @@ def test_the_patients_name_makes_im_not_a_wrong_number():
     assert understand("I'm not sure", first_name="Ana") == Intent.CONDITIONAL
 
 
+@pytest.mark.parametrize("name", ["Brooke", "Matt", "Anna", "Jeff", "Lee"])
+def test_a_name_with_a_double_letter_makes_im_not_a_wrong_number_too(name):
+    # Found by the busy-day state machine: letter repeats are collapsed in the message
+    # ("Brooke" read "broke"), and the name was not.
+    assert understand(f"I'm not {name}", first_name=name) == Intent.WRONG_NUMBER
+    assert understand(f"who is {name.lower()}?", first_name=name) == Intent.WRONG_NUMBER
+
+
 def test_typos_are_corrected_only_one_letter_away():
     assert understand("unavailable") != Intent.YES  # "available" is two letters off
     assert understand("I'm unavailable") != Intent.YES

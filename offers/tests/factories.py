@@ -1,6 +1,7 @@
 import datetime as dt
 
 import factory
+from django.conf import settings
 from django.utils import timezone
 
 from clinic.tests.factories import ProviderFactory
@@ -31,3 +32,10 @@ class OfferFactory(factory.django.DjangoModelFactory):
     entry = factory.SubFactory(WaitlistEntryFactory)
     patient = factory.LazyAttribute(lambda offer: offer.entry.patient)
     batch = 1
+    status = Offer.Status.PENDING
+    hold_until = None
+    # An offer on hold was handed over when its hold began (offer_start_hold), as the
+    # engine records it: a reply counts only for an offer the patient was sent.
+    sent_at = factory.LazyAttribute(
+        lambda offer: offer.hold_until - dt.timedelta(seconds=settings.OFFER_HOLD_SECONDS)
+        if offer.status == Offer.Status.SENT and offer.hold_until else None)

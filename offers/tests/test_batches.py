@@ -147,7 +147,9 @@ def test_a_patient_holding_a_live_offer_is_not_offered_another_slot(provider, co
     assert Offer.objects.filter(patient=only.patient).count() == 1
     assert also.pk  # the second entry exists and still waits
     second.refresh_from_db()
-    assert second.status == Slot.Status.UNFILLED
+    # Not unfilled: the one patient who fits is only busy, so the slot waits for them.
+    assert second.status == Slot.Status.OFFERING
+    assert second.waiting_for == Slot.WaitingFor.BUSY_PATIENTS
 
 
 def test_quiet_hours_hold_offers_until_they_open(provider, commit, settings):

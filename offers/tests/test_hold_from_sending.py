@@ -241,7 +241,7 @@ def test_a_repeated_hand_over_does_not_move_the_hold(provider, commit, clock):
     assert offer.hold_until == hold_until
 
 
-def test_a_yes_to_an_offer_still_waiting_to_send_takes_the_slot(provider, commit):
+def test_a_yes_before_the_offer_text_left_does_not_take_the_slot(provider, commit):
     waitlist(3)
     slot = open_slot(provider)
     offer = offers_waiting_to_send(slot)[0]
@@ -249,13 +249,15 @@ def test_a_yes_to_an_offer_still_waiting_to_send_takes_the_slot(provider, commit
     with commit():
         result = services.offer_claim(patient=offer.patient)
 
-    assert result.outcome == Outcome.BOOKED
+    # The patient has not seen this offer: the YES is about nothing they were offered.
+    assert result.outcome == Outcome.NOTHING
+    offer.refresh_from_db()
+    assert offer.status == Offer.Status.PENDING
     slot.refresh_from_db()
-    assert slot.status == Slot.Status.FILLED
-    assert slot.filled_entry_id == offer.entry_id
+    assert slot.status == Slot.Status.OFFERING
 
 
-def test_a_no_to_an_offer_still_waiting_to_send_declines_it(provider, commit):
+def test_a_no_before_the_offer_text_left_leaves_the_offer_alone(provider, commit):
     waitlist(3)
     slot = open_slot(provider)
     offer = offers_waiting_to_send(slot)[0]
@@ -263,9 +265,24 @@ def test_a_no_to_an_offer_still_waiting_to_send_declines_it(provider, commit):
     with commit():
         result = services.offer_decline(patient=offer.patient)
 
-    assert result.outcome == Outcome.DECLINED
+    assert result.outcome == Outcome.NOTHING
     offer.refresh_from_db()
-    assert offer.status == Offer.Status.DECLINED
+    assert offer.status == Offer.Status.PENDING
+
+
+def test_a_yes_once_the_text_was_handed_over_counts_before_the_hold_is_recorded(
+        provider, commit):
+    waitlist(3)
+    slot = open_slot(provider)
+    offer = offers_waiting_to_send(slot)[0]
+    # Twilio took the text; the hand-over's own handler has not run yet.
+    Message.objects.filter(pk=offer_text(offer).pk).update(
+        status=Message.Status.ACCEPTED, sent_at=timezone.now(), twilio_sid="SM" + "2" * 32)
+
+    with commit():
+        result = services.offer_claim(patient=offer.patient)
+
+    assert result.outcome == Outcome.BOOKED
 
 
 def test_the_sweep_starts_a_hold_whose_hand_over_was_missed(provider, commit, clock):
@@ -302,5 +319,15 @@ def test_patients_whose_offer_text_never_left_are_not_told_it_is_gone(
 
     assert offer_text(never_left).status == Message.Status.SUPPRESSED
     closed = Message.objects.filter(kind="offer_closed")
-    # The patient who may get the offer is told it is gone; the other never hears of it.
+    # Nobody is told yet: one text never left, the other is still on its way, and a
+    # notice must not overtake the offer it is about.
+    assert not closed.exists()
+
+    # The text on its way arrives: now its patient is told, after it.
+    with commit():
+        Message.objects.filter(pk=offer_text(on_its_way).pk).update(
+            status=Message.Status.ACCEPTED, sent_at=timezone.now(), twilio_sid="SM" + "3" * 32)
+        hooks.message_handed_over.send(sender=Message, message=offer_text(on_its_way),
+                                       at=timezone.now())
     assert list(closed.values_list("patient_id", flat=True)) == [on_its_way.patient_id]
+    assert closed.get().created_at >= offer_text(on_its_way).sent_at

@@ -63,7 +63,8 @@ def test_a_no_to_a_live_offer_is_audited_in_a_bounded_number_of_statements(offer
     text, sql = reply(declined.patient, "NO")
 
     assert "Thanks for letting us know" in text
-    assert len(sql) <= 13, sql
+    # ... plus, after commit, one look for slots waiting for this now free patient.
+    assert len(sql) <= 14, sql
     declined.refresh_from_db()
     assert declined.status == Offer.Status.DECLINED
     assert declined.history.count() == history_before + 1

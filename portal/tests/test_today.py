@@ -195,6 +195,72 @@ def test_a_slot_recorded_outside_texting_hours_says_it_waits_for_them(
     assert "Waiting for texting hours" in page
 
 
+def test_a_slot_too_soon_to_text_is_warned_about_before_it_is_recorded(
+        client, front_desk_user, provider, django_capture_on_commit_callbacks):
+    WaitlistEntryFactory.create_batch(3)
+    client.force_login(front_desk_user)
+    soon = timezone.now() + dt.timedelta(minutes=40)
+
+    response = client.post(reverse("portal:slot_create"), _form(provider, soon))
+
+    # Before: recorded with "Offers are going out", then red "Unfilled" with no reason.
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "too soon to offer by text" in page
+    assert 'name="record_too_soon"' in page
+    assert not Slot.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("portal:slot_create"),
+                               _form(provider, soon, record_too_soon="on"), follow=True)
+    page = response.content.decode()
+    assert "too soon to offer by text: call patients" in page
+    assert "Offers are going out" not in page
+    slot = Slot.objects.get()
+    assert slot.status == Slot.Status.UNFILLED
+    assert not slot.offers.exists()
+    # The card says why nobody was asked.
+    card = client.get(reverse("portal:today")).content.decode()
+    assert 'data-testid="unfilled-why"' in card
+    assert "Starts too soon to offer by text: nobody was texted" in card
+    assert "Nobody on the waitlist took it" not in card
+
+
+def test_a_slot_waiting_for_busy_patients_says_so_on_the_today_page(
+        client, front_desk_user, provider, django_capture_on_commit_callbacks):
+    WaitlistEntryFactory.create_batch(3)
+    client.force_login(front_desk_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("portal:slot_create"), _form(provider, _tomorrow_at(10)))
+        client.post(reverse("portal:slot_create"), _form(provider, _tomorrow_at(11)))
+
+    page = client.get(reverse("portal:today")).content.decode()
+
+    assert page.count('data-testid="waits-for-patients"') == 1
+    assert "Waiting: its patients hold other offers." in page
+    waiting = Slot.objects.get(waiting_for=Slot.WaitingFor.BUSY_PATIENTS)
+    card = page[page.index(f'id="slot-{waiting.pk}"'):]
+    card = card[:card.index("</article>")]
+    assert "waits-for-patients" in card
+    assert "attention" not in page[page.rindex("<article", 0, page.index(
+        f'id="slot-{waiting.pk}"')):page.index(f'id="slot-{waiting.pk}"')]
+
+
+def test_an_unfilled_slot_says_whether_nobody_fitted_or_nobody_took_it(
+        client, front_desk_user, provider, django_capture_on_commit_callbacks):
+    client.force_login(front_desk_user)
+    SlotFactory(provider=provider, status=Slot.Status.UNFILLED,
+                unfilled_reason=Slot.UnfilledReason.NOBODY_FITS)
+    SlotFactory(provider=provider, start=_tomorrow_at(15) + dt.timedelta(days=1),
+                status=Slot.Status.UNFILLED,
+                unfilled_reason=Slot.UnfilledReason.NOBODY_TOOK_IT, current_batch=2)
+
+    page = client.get(reverse("portal:today")).content.decode()
+
+    assert "Nobody on the waitlist fits it, so nobody was texted" in page
+    assert "Everyone on the waitlist who fits was offered it; nobody took it" in page
+
+
 def test_filled_by_phone_asks_first_has_a_visible_label_and_offers_an_undo(
         client, front_desk_user, django_capture_on_commit_callbacks):
     offer = OfferFactory(status=Offer.Status.SENT,

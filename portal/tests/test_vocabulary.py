@@ -142,3 +142,32 @@ def test_an_offer_ended_by_a_wrong_number_reads_the_same_on_today_the_patient_pa
     # The others' offers keep their own words.
     others = _text(client.get(reverse("admin:offers_offer_changelist")).content.decode())
     assert others.count(Offer.Status.SENT.label) >= 2
+
+
+def test_why_a_slot_waits_or_closed_unfilled_reads_the_same_on_today_and_in_the_admin(
+        client, admin_user):
+    waiting = [SlotFactory(waiting_for=reason,
+                           start=timezone.now() + dt.timedelta(days=2, hours=i),
+                           end=timezone.now() + dt.timedelta(days=2, hours=i, minutes=20))
+               for i, reason in enumerate(
+                   [Slot.WaitingFor.BUSY_PATIENTS, Slot.WaitingFor.TEXTING_HOURS])]
+    unfilled = [SlotFactory(status=Slot.Status.UNFILLED, unfilled_reason=reason,
+                            start=timezone.now() + dt.timedelta(days=3, hours=i),
+                            end=timezone.now() + dt.timedelta(days=3, hours=i, minutes=20))
+                for i, reason in enumerate([r for r in Slot.UnfilledReason.values if r])]
+    client.force_login(admin_user)
+    today = _text(client.get(reverse("portal:today")).content.decode())
+    admin_list = _text(re.sub(r'<nav id="changelist-filter".*?</nav>', "", client.get(
+        reverse("admin:offers_slot_changelist")).content.decode(), flags=re.S))
+
+    for slot in waiting:
+        label = slot.get_waiting_for_display()
+        assert label in today, label
+        assert label in admin_list, label
+    for slot in unfilled:
+        label = slot.get_unfilled_reason_display()
+        assert label in today, label
+        assert label in admin_list, label
+        page = _text(client.get(reverse("admin:offers_slot_change", args=[slot.pk]))
+                     .content.decode())
+        assert label in page, label

@@ -177,3 +177,99 @@ def test_the_next_page_link_keeps_the_filters(client, front_desk_user):
     assert second.status_code == 200
     assert second.context["page"].number == 2
     assert second.context["filters"].cleaned_data["urgent"] is True
+
+
+# --- a phone that belongs to someone else -------------------------------------------
+def _new_patient(**extra):
+    return {"first_name": "Leo", "last_name": "Lopez", "phone": "(312) 555-0142",
+            "preferred_language": "en", "any_provider": "on", "boost": 0, **extra}
+
+
+def test_a_phone_belonging_to_someone_else_asks_who_the_visit_is_for(client, front_desk_user):
+    owner = PatientFactory(first_name="Ana", last_name="Lopez", phone="+13125550142")
+    client.force_login(front_desk_user)
+
+    response = client.post(reverse("waitlist:add"), _new_patient())
+
+    # Before: filed under Ana, the typed name "Leo" silently dropped.
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="phone-owner"' in page
+    assert "This number belongs to Ana Lopez" in page
+    assert "Same person: add to Ana Lopez&#x27;s record" in page
+    assert "A family member sharing this phone: add the entry under Ana Lopez&#x27;s record, " \
+           "for Leo Lopez" in page
+    assert "Cancel" in page
+    assert not WaitlistEntry.objects.exists()
+    assert Patient.objects.get() == owner
+
+
+def test_a_family_member_sharing_the_phone_is_added_under_that_record_for_the_typed_name(
+        client, front_desk_user):
+    owner = PatientFactory(first_name="Ana", last_name="Lopez", phone="+13125550142")
+    WaitlistEntryFactory(patient=owner)  # Ana waits too, for the same kind of visit
+    client.force_login(front_desk_user)
+
+    response = client.post(reverse("waitlist:add"), _new_patient(phone_owner="family"))
+
+    assert response.status_code == 302
+    entry = WaitlistEntry.objects.get(for_name="Leo Lopez")
+    assert entry.patient == owner
+    assert Patient.objects.count() == 1
+    assert "family member" in entry.history.earliest().history_change_reason
+    listing = client.get(reverse("waitlist:list")).content.decode()
+    assert "Leo Lopez" in listing
+    assert "on Ana Lopez's phone" in listing
+    patient_page = client.get(reverse("portal:patient", args=[owner.pk])).content.decode()
+    assert "Leo Lopez" in patient_page
+
+
+def test_the_same_person_under_another_spelling_is_added_to_their_record(
+        client, front_desk_user):
+    owner = PatientFactory(first_name="Ana", last_name="Lopez", phone="+13125550142")
+    client.force_login(front_desk_user)
+
+    client.post(reverse("waitlist:add"), _new_patient(first_name="Anita",
+                                                      phone_owner="same"))
+
+    entry = WaitlistEntry.objects.get()
+    assert (entry.patient, entry.for_name) == (owner, "")
+    # The typed name is kept, in the audit trail.
+    assert "'Anita Lopez'" in entry.history.earliest().history_change_reason
+
+
+def test_a_matching_name_needs_no_question(client, front_desk_user):
+    owner = PatientFactory(first_name="María", last_name="Núñez", phone="+13125550142")
+    client.force_login(front_desk_user)
+
+    response = client.post(reverse("waitlist:add"),
+                           _new_patient(first_name="maria", last_name="nunez"))
+
+    assert response.status_code == 302
+    assert WaitlistEntry.objects.get().patient == owner
+
+
+def test_adding_the_same_visit_twice_is_a_form_error_pointing_at_the_first(
+        client, front_desk_user):
+    entry = WaitlistEntryFactory(patient=PatientFactory(first_name="Leo", last_name="Lopez",
+                                                        phone="+13125550142"))
+    client.force_login(front_desk_user)
+
+    response = client.post(reverse("waitlist:add"), _new_patient())
+
+    page = response.content.decode()
+    assert "Leo Lopez already waits for this visit" in page
+    assert reverse("waitlist:edit", args=[entry.pk]) in page
+    assert WaitlistEntry.objects.count() == 1
+
+
+def test_the_list_shows_when_a_patient_waits_for_two_visits(client, front_desk_user):
+    from clinic.tests.factories import AppointmentTypeFactory
+
+    first = WaitlistEntryFactory()
+    WaitlistEntryFactory(patient=first.patient, appointment_type=AppointmentTypeFactory())
+    client.force_login(front_desk_user)
+
+    page = client.get(reverse("waitlist:list")).content.decode()
+
+    assert page.count("1 of 2 visits") == 2
