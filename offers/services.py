@@ -30,6 +30,7 @@ from clinic.models import AppointmentType, Location, Patient, Provider
 from messaging.models import Message
 from messaging.services import message_send, messages_withdraw_unsent
 from offers.models import Offer, Slot
+from offers.policy import policy_for
 from offers.selectors import (
     patient_offer_to_answer,
     patients_booked_overlapping,
@@ -116,16 +117,17 @@ def sms_hours_open(at: dt.datetime | None = None) -> bool:
 
 
 def batch_size_for(*, slot: Slot, at: dt.datetime) -> int:
-    """OFFER_BATCH_SIZE, grown when fewer than OFFER_TARGET_BATCHES holds fit before
-    offering must stop (the lead time before the slot), so a slot starting soon
-    still fills. Never more than OFFER_MAX_BATCH_SIZE."""
-    base = settings.OFFER_BATCH_SIZE
-    usable = (slot.start - at - dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES))
-    fits = int(usable.total_seconds() // settings.OFFER_HOLD_SECONDS)
-    if fits >= settings.OFFER_TARGET_BATCHES:
-        return base
-    wanted = math.ceil(base * settings.OFFER_TARGET_BATCHES / max(fits, 1))
-    return max(base, min(wanted, settings.OFFER_MAX_BATCH_SIZE))
+    """How many offers the next batch of `slot` sends at `at`: the slot's offer policy
+    decides (offers/policy.py; by default OFFER_BATCH_SIZE, grown when fewer than
+    OFFER_TARGET_BATCHES holds fit before the lead time, never more than
+    OFFER_MAX_BATCH_SIZE)."""
+    return policy_for(slot=slot, at=at).batch_size_for(slot=slot, at=at)
+
+
+def hold_seconds_for(*, slot: Slot, at: dt.datetime) -> int:
+    """How long an offer of `slot` whose hold starts at `at` is held: the slot's offer
+    policy decides (by default OFFER_HOLD_SECONDS)."""
+    return policy_for(slot=slot, at=at).hold_seconds_for(slot=slot, at=at)
 
 
 def too_late_to_offer(*, start: dt.datetime, at: dt.datetime | None = None) -> bool:
@@ -256,7 +258,7 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
     Its hold starts only when the text is handed to the SMS provider (offer_start_hold):
     a text held up by a Twilio outage still gives the patient the whole hold it promises.
     """
-    hold = settings.OFFER_HOLD_SECONDS
+    hold = hold_seconds_for(slot=slot, at=at)
     offer = Offer(
         slot=slot, entry=entry, patient_id=entry.patient_id, batch=batch, score=entry.score,
         status=Offer.Status.PENDING, created_at=at,
@@ -983,7 +985,7 @@ OFFER_UNSENT_GIVE_UP_AFTER = dt.timedelta(minutes=20)
 
 def offer_start_hold(*, offer_id: int, at: dt.datetime | None = None) -> bool:
     """The offer's text was handed to the SMS provider at `at` (default now): the offer
-    is sent, its hold runs OFFER_HOLD_SECONDS from then, and its expiry is scheduled.
+    is sent, its hold runs from then (hold_seconds_for), and its expiry is scheduled.
 
     True if this call started the hold. An offer no longer waiting to send (it ended
     meanwhile, or its hold already started) is left as it is: a late or repeated
@@ -992,13 +994,13 @@ def offer_start_hold(*, offer_id: int, at: dt.datetime | None = None) -> bool:
         locked = _lock_offer(offer_id)
         if locked is None:
             return False
-        _, offer = locked
+        slot, offer = locked
         if offer.status != Offer.Status.PENDING:
             return False
         at = at or timezone.now()
         offer.status = Offer.Status.SENT
         offer.sent_at = at
-        offer.hold_until = at + dt.timedelta(seconds=settings.OFFER_HOLD_SECONDS)
+        offer.hold_until = at + dt.timedelta(seconds=hold_seconds_for(slot=slot, at=at))
         _save(offer, "Offer text handed to the SMS provider; hold started")
         # The hold's own expiry; the beat sweep catches it if this task is lost.
         countdown = math.ceil(max((offer.hold_until - timezone.now()).total_seconds(), 0))
