@@ -15,8 +15,6 @@ from functools import partial
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
@@ -149,28 +147,7 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
     again), unless this is the final attempt: then the message fails for good.
     """
     now = timezone.now()
-    queued = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT,
-                                    status=Status.QUEUED)
-    claimed = allowed = False
-    with transaction.atomic():
-        message = queued.first()
-        if message is not None:
-            # Asked on every attempt, retries included, before the claim: the check may
-            # lock what it guards (an offer), so that cannot end between the check and
-            # the claim (hooks.register_send_check).
-            allowed = hooks.message_may_be_sent(message)
-            if allowed:
-                claimed = queued.update(status=Status.SENDING, attempts=F("attempts") + 1,
-                                        updated_at=now)
-            else:
-                claimed = queued.update(
-                    status=Status.SUPPRESSED, updated_at=now,
-                    error_message="Not sent: no longer wanted when its turn came.")
-                if claimed:
-                    MessageStatusEvent.objects.create(message=message,
-                                                      status=Status.SUPPRESSED, at=now)
-                    message.status = Status.SUPPRESSED
-                    _announce_failure(message, permanent=False, error_code="")
+    claimed, allowed = _message_claim(message_id, now)
     if not claimed:
         # Another worker has it, or it is done: a re-delivered task must not send twice.
         logger.info("Message %s is no longer queued; not sending it again", message_id)
@@ -189,24 +166,10 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
         _message_fail(message, status=Status.SUPPRESSED, permanent=True,
                       error_code="", error_message="Patient opted out or number invalid or wrong")
         return Status.SUPPRESSED
-
     try:
         result = get_backend().send(message)
     except TemporarySendError as exc:
-        if final_attempt:
-            logger.warning("Message %s failed after %s attempts: %s", message.pk,
-                           message.attempts, exc)
-            _message_fail(message, status=Status.FAILED, permanent=False,
-                          error_code=exc.code, error_message=f"Gave up: {exc}")
-            return Status.FAILED
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-                status=Status.QUEUED, error_code=exc.code[:10],
-                error_message=str(exc)[:255], updated_at=timezone.now())
-            MessageStatusEvent.objects.create(message=message, status=Status.QUEUED,
-                                              error_code=exc.code[:10])
-        logger.info("Message %s will be retried: %s", message.pk, exc)
-        raise
+        return _message_send_failed_for_now(message, exc, final_attempt=final_attempt)
     except PermanentSendError as exc:
         logger.warning("Twilio refused message %s for patient %s: error %s", message.pk,
                        patient.pk if patient else None, exc.code)
@@ -215,36 +178,89 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
                           error_message=str(exc), permanent=exc.code in PATIENT_ERRORS)
             _patient_apply_error(patient, exc.code)
         return Status.FAILED
+    _message_handed_over(message, status=result.status, sid=result.sid)
+    return result.status
 
+
+def _message_claim(message_id: int, now: dt.datetime) -> tuple[bool, bool]:
+    """queued -> sending, if the senders' checks allow it (else queued -> suppressed,
+    announced as a failure). Returns (claimed, allowed); not claimed: no longer queued."""
+    queued = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT,
+                                    status=Status.QUEUED)
+    with transaction.atomic():
+        message = queued.first()
+        if message is None:
+            return False, False
+        # Asked on every attempt, retries included, before the claim: the check may lock
+        # what it guards (an offer), so that cannot end between the check and the claim
+        # (hooks.register_send_check).
+        if hooks.message_may_be_sent(message):
+            claimed = queued.update(status=Status.SENDING, attempts=F("attempts") + 1,
+                                    updated_at=now)
+            return bool(claimed), True
+        claimed = queued.update(status=Status.SUPPRESSED, updated_at=now,
+                                error_message="Not sent: no longer wanted when its turn came.")
+        if claimed:
+            MessageStatusEvent.objects.create(message=message, status=Status.SUPPRESSED, at=now)
+            message.status = Status.SUPPRESSED
+            _announce_failure(message, permanent=False, error_code="")
+        return bool(claimed), False
+
+
+def _message_send_failed_for_now(message: Message, exc: TemporarySendError, *,
+                                 final_attempt: bool) -> str:
+    """A temporary error: queued again for the caller's retry (the error is raised on),
+    or, on the final attempt, failed for good."""
+    if final_attempt:
+        logger.warning("Message %s failed after %s attempts: %s", message.pk,
+                       message.attempts, exc)
+        _message_fail(message, status=Status.FAILED, permanent=False,
+                      error_code=exc.code, error_message=f"Gave up: {exc}")
+        return Status.FAILED
+    with transaction.atomic():
+        _move_from_sending(message, status=Status.QUEUED, error_code=exc.code,
+                           error_message=str(exc))
+    logger.info("Message %s will be retried: %s", message.pk, exc)
+    raise exc
+
+
+def _message_handed_over(message: Message, *, status: str, sid: str) -> None:
+    """The backend accepted the message: record it and tell the channel's users."""
     handed_over_at = timezone.now()
     with transaction.atomic():
-        updated = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=result.status, twilio_sid=result.sid, sent_at=handed_over_at,
-            error_code="", error_message="", updated_at=timezone.now())
-        if updated:
-            # Not when a status callback got here first (it found the message by the id in
-            # its URL and moved it on): its history must not go back to "accepted".
-            MessageStatusEvent.objects.create(message=message, status=result.status)
+        # Not when a status callback got here first (it found the message by the id in
+        # its URL and moved it on): its history must not go back to "accepted".
+        _move_from_sending(message, status=status, twilio_sid=sid, sent_at=handed_over_at)
         # Users of the channel time things from here (an offer's hold starts now, not when
         # the offer was made: the text may have waited out a Twilio outage). Robust: the
         # text is out whatever a listener does, and the offer sweep catches a missed one.
         transaction.on_commit(partial(hooks.message_handed_over.send, sender=Message,
                                       message=message, at=handed_over_at), robust=True)
-    logger.info("Message %s handed over (%s)", message.pk, result.status)
-    return result.status
+    logger.info("Message %s handed over (%s)", message.pk, status)
+
+
+def _move_from_sending(message: Message, *, status: str, error_code: str = "",
+                       error_message: str = "", still=None, **fields) -> bool:
+    """The one way out of "sending": a conditional update (only while the row is still
+    sending, and matches `still`), and the status event when it moved. Two workers, or a
+    worker and a status callback, can never both move it. True if this call moved it."""
+    changed = Message.objects.filter(pk=message.pk, status=Status.SENDING, **(still or {})
+                                     ).update(status=status, error_code=error_code[:10],
+                                              error_message=error_message[:255],
+                                              updated_at=timezone.now(), **fields)
+    if changed:
+        MessageStatusEvent.objects.create(message=message, status=status,
+                                          error_code=error_code[:10])
+    return bool(changed)
 
 
 def _message_fail(message: Message, *, status: str, permanent: bool, error_code: str,
                   error_message: str) -> None:
     """sending -> failed/suppressed, and tell the engine after commit."""
     with transaction.atomic():
-        changed = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=status, error_code=error_code[:10], error_message=error_message[:255],
-            updated_at=timezone.now())
-        if not changed:
+        if not _move_from_sending(message, status=status, error_code=error_code,
+                                  error_message=error_message):
             return
-        MessageStatusEvent.objects.create(message=message, status=status,
-                                          error_code=error_code[:10])
         message.status, message.error_code = status, error_code[:10]
         _announce_failure(message, permanent=permanent, error_code=error_code)
 
@@ -281,13 +297,9 @@ def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) 
     ).values_list("pk", flat=True))
     for message in Message.objects.filter(pk__in=stuck_ids):
         with transaction.atomic():
-            changed = Message.objects.filter(
-                pk=message.pk, status=Status.SENDING, updated_at__lt=cutoff
-            ).update(status=Status.FAILED, error_code="unknown", updated_at=timezone.now(),
-                     error_message="The sender stopped mid-call; not resent.")
-            if changed:
-                MessageStatusEvent.objects.create(message=message, status=Status.FAILED,
-                                                  error_code="unknown")
+            if _move_from_sending(message, status=Status.FAILED, error_code="unknown",
+                                  error_message="The sender stopped mid-call; not resent.",
+                                  still={"updated_at__lt": cutoff}):
                 message.status = Status.FAILED
                 _announce_failure(message, permanent=False, error_code="unknown")
                 marked += 1
@@ -546,25 +558,28 @@ def _insert_unless_known(message: Message) -> bool:
 
     The unique SID decides: of two deliveries racing each other, one insert wins and the
     other waits for it, then inserts nothing. One statement, `INSERT ... ON CONFLICT DO
-    NOTHING RETURNING id` (PostgreSQL; `INSERT OR IGNORE ... RETURNING` on SQLite),
-    instead of a savepoint around a plain insert (three round trips). Django's own
-    insert query writes it, so defaults and auto_now fields behave as in save();
+    NOTHING RETURNING id` (PostgreSQL, and SQLite since 3.35), instead of a savepoint
+    around a plain insert (three round trips). Each field's own pre_save and database
+    conversion give the values, so defaults and auto_now behave as in save();
     bulk_create(ignore_conflicts=True) would not return the new id.
     """
-    query = InsertQuery(Message, on_conflict=OnConflict.IGNORE)
-    query.insert_values([f for f in Message._meta.concrete_fields if not f.primary_key],
-                        [message])
-    compiler = query.get_compiler(using=router.db_for_write(Message))
-    compiler.returning_fields = [Message._meta.pk]
-    [(sql, params)] = compiler.as_sql()
-    with connections[compiler.using].cursor() as cursor:
-        cursor.execute(sql, params)
+    using = router.db_for_write(Message)
+    connection = connections[using]
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names go into the text; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING {}".format(  # noqa: S608
+        quote(Message._meta.db_table), ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)), quote(Message._meta.pk.column))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
         return False
     message.pk = row[0]
     message._state.adding = False
-    message._state.db = compiler.using
+    message._state.db = using
     return True
 
 

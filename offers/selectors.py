@@ -133,3 +133,10 @@ def patient_offer_to_answer(*, patient_id: int, at: dt.datetime | None = None) -
         .order_by("-id")
         .first()
     )
+
+
+def sms_hours_open(at: dt.datetime | None = None) -> bool:
+    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time)."""
+    start, end = settings.SMS_SEND_HOURS
+    local = timezone.localtime(at or timezone.now()).time()
+    return start <= local and (end is None or local < end)
