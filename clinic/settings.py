@@ -371,6 +371,8 @@ OFFER_MAX_BATCH_SIZE = 10
 OFFER_TARGET_BATCHES = 3
 # After "Filled by phone", staff may undo it this long; the patients are texted after.
 PHONE_FILL_UNDO_SECONDS = 120
+# The staff page of a patient: other apps' templates link there ({% patient_url %}, clinic).
+PATIENT_PAGE_URL_NAME = "portal:patient"
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
 # The SMS channel's own housekeeping: messages stuck in "sending" fail, lost ones are queued
