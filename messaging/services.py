@@ -13,6 +13,7 @@ import logging
 from functools import partial
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -76,10 +77,10 @@ STUCK_SENDING_AFTER = dt.timedelta(minutes=15)
 
 
 def message_send(*, patient: Patient, template: str, context: dict | None = None,
-                 offer=None) -> Message | None:
+                 subject=None) -> Message | None:
     """Render templates/sms/<patient's language>/<template>.txt with `context` (plus the
     clinic's name and phone), record an outbound Message (status queued, linked to the
-    patient and offer) and hand it to the SMS backend after commit (a Celery task with
+    patient and to `subject`, whatever model instance the sender says it is about) and hand it to the SMS backend after commit (a Celery task with
     retries). Returns None, recording nothing sendable, when the patient has opted out (or
     their number did, before it was theirs) or their number is flagged invalid (except for
     the opt-out confirmation itself).
@@ -107,7 +108,7 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
             kind=template,
             status=Status.QUEUED,
             patient=patient,
-            offer=offer,
+            subject=subject,
         )
         # No "queued" event: the row's own status and created_at record it (first_status).
         # robust: with the broker down the message stays queued (logged, no error for the
@@ -308,11 +309,12 @@ def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) 
     return marked
 
 
-def messages_withdraw_unsent(*, offer_id: int, kind: str) -> int:
-    """Never send the still-queued messages of this kind about an offer that has ended
-    (e.g. its hold passed while Twilio was down): the patient would be offered something
-    that is gone. Status "suppressed"; returns how many."""
-    unsent = Message.objects.filter(offer_id=offer_id, kind=kind,
+def messages_withdraw_unsent(*, subject, kind: str, reason: str) -> int:
+    """Never send the still-queued messages of this kind about `subject` (an offer that has
+    ended, e.g. its hold passed while Twilio was down: the patient would be offered
+    something that is gone). Status "suppressed", with `reason`; returns how many."""
+    unsent = Message.objects.filter(subject_type=ContentType.objects.get_for_model(subject),
+                                    subject_id=subject.pk, kind=kind,
                                     direction=Message.Direction.OUT, status=Status.QUEUED)
     # Nearly always there are none (the text went out long ago): one plain read, no
     # savepoint. A message that turns queued after this read was being sent at the time,
@@ -322,7 +324,7 @@ def messages_withdraw_unsent(*, offer_id: int, kind: str) -> int:
     with transaction.atomic():
         ids = list(unsent.select_for_update().values_list("pk", flat=True))
         Message.objects.filter(pk__in=ids).update(
-            status=Status.SUPPRESSED, error_message="Offer ended before it could be sent.",
+            status=Status.SUPPRESSED, error_message=reason[:255],
             updated_at=timezone.now())
         MessageStatusEvent.objects.bulk_create(
             MessageStatusEvent(message_id=pk, status=Status.SUPPRESSED) for pk in ids)
@@ -537,9 +539,9 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
         answer = _inbound_answer(patient=patient, intent=intent, inbound=inbound)
         if answer is None:
             return ""
-        if answer.offer_id and inbound.offer_id is None:
-            inbound.offer_id = answer.offer_id
-            inbound.save(update_fields=["offer", "updated_at"])
+        if answer.subject is not None and inbound.subject_id is None:
+            inbound.subject = answer.subject
+            inbound.save(update_fields=["subject_type", "subject_id", "updated_at"])
         language = patient.preferred_language if patient else "en"
         text = sms_render(template=answer.template, language=language,
                           context=answer.context)
@@ -548,7 +550,7 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
         Message.objects.create(
             direction=Message.Direction.OUT, from_number=ours[:20],
             to_number=sender[:20], body=text, kind=answer.template, status=reply_status,
-            patient=patient, offer_id=answer.offer_id, sent_at=timezone.now(),
+            patient=patient, subject=answer.subject, sent_at=timezone.now(),
         )
     return text
 

@@ -24,9 +24,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic.models import AppointmentType, Location, Provider
-from messaging.models import Message
+from messaging.selectors import messages_in_flight
 from messaging.services import message_send, messages_withdraw_unsent
 from offers import locks
+from offers.messages import OFFER_KIND, offer_texts
 from offers.models import Offer, Slot
 from offers.policy import policy_for
 from offers.selectors import (
@@ -147,16 +148,15 @@ def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None =
             _patients_freed([offer.patient_id])
         # An offer text still waiting for Twilio (an outage) must not arrive after the
         # offer ended.
-        return not messages_withdraw_unsent(offer_id=offer.pk, kind="offer")
+        return not messages_withdraw_unsent(subject=offer, kind=OFFER_KIND,
+                                            reason="Offer ended before it could be sent.")
     return True
 
 
 def _offer_text_in_flight(offer: Offer) -> bool:
     """The offer's text is being handed to the SMS provider this moment: too late to
     withdraw, not yet out."""
-    return Message.objects.filter(offer_id=offer.pk, kind="offer",
-                                  direction=Message.Direction.OUT,
-                                  status=Message.Status.SENDING).exists()
+    return messages_in_flight(offer_texts(offer.pk)).exists()
 
 
 def _ended_template(offer: Offer, slot: Slot) -> str:
@@ -171,7 +171,7 @@ def _tell_offer_ended(offer: Offer, slot: Slot, *, template: str, text_reached: 
     (offer_text_left_after_end), so the notice never arrives before the offer."""
     if text_reached and not _offer_text_in_flight(offer):
         message_send(patient=offer.patient, template=template,
-                     context={"start": slot.start}, offer=offer)
+                     context={"start": slot.start}, subject=offer)
 
 
 def _supersede_live_offers(slot: Slot, reason: str, *, by=None) -> list[Offer]:
@@ -217,11 +217,11 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
         return None
     message = message_send(
         patient=entry.patient,
-        template="offer",
+        template=OFFER_KIND,
         # Rounded down: the text must never promise more time than the hold gives.
         context={**offer_text_context(entry=entry, slot=slot),
                  "hold_minutes": max(1, hold // 60)},
-        offer=offer,
+        subject=offer,
     )
     if message is None:
         _resolve(offer, Offer.Status.FAILED, "The patient cannot receive SMS")

@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from messaging.models import Message
+from messaging.selectors import messages_handed_over, messages_leaving
 from messaging.services import message_send
 from offers import locks
 from offers.engine import (
@@ -25,6 +26,7 @@ from offers.engine import (
     _too_late_to_offer,
     hold_seconds_for,
 )
+from offers.messages import OFFER_ENDED_KINDS, messages_about, offer_texts
 from offers.models import Offer
 from offers.selectors import sms_hours_open
 
@@ -73,14 +75,13 @@ def offer_text_left_after_end(*, offer_id: int) -> bool:
         slot, offer = locked
         if offer.status != Offer.Status.SUPERSEDED:
             return False
-        told = Message.objects.filter(
-            offer_id=offer.pk, direction=Message.Direction.OUT,
-            kind__in=["offer_closed", "offer_closed_off_waitlist"]).exists()
+        told = messages_about(offer.pk).filter(
+            direction=Message.Direction.OUT, kind__in=OFFER_ENDED_KINDS).exists()
         if told:
             return False
         offer = Offer.objects.select_related("entry", "patient").get(pk=offer.pk)
         message_send(patient=offer.patient, template=_ended_template(offer, slot),
-                     context={"start": slot.start}, offer=offer)
+                     context={"start": slot.start}, subject=offer)
         return True
 
 
@@ -137,8 +138,7 @@ def offer_give_up_unsent(*, offer_id: int, at: dt.datetime | None = None,
 
 def _offer_texts() -> QuerySet:
     """The offer text(s) of the offer in the outer query."""
-    return Message.objects.filter(offer_id=OuterRef("pk"), kind="offer",
-                                  direction=Message.Direction.OUT)
+    return offer_texts(OuterRef("pk"))
 
 
 def _offers_unsent_due(at: dt.datetime) -> QuerySet:
@@ -148,7 +148,7 @@ def _offers_unsent_due(at: dt.datetime) -> QuerySet:
     settled by messaging's messages_reconcile_stuck, which fails the message and so the
     offer), nor once it was (offers_start_missed_holds starts that hold)."""
     lead = dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES)
-    leaving = _offer_texts().filter(Q(status=Message.Status.SENDING) | Q(sent_at__isnull=False))
+    leaving = messages_leaving(_offer_texts())
     return Offer.objects.filter(
         Q(slot__start__lt=at + lead) | Q(created_at__lte=at - OFFER_UNSENT_GIVE_UP_AFTER),
         status=Offer.Status.PENDING,
@@ -159,7 +159,7 @@ def offers_start_missed_holds() -> int:
     """The beat sweep: offers whose text was handed over but still wait to send (the
     hand-over's handler failed, e.g. on a busy database) start their hold from the
     hand-over, so the patient gets exactly the hold the text promised. Returns how many."""
-    handed_over_at = _offer_texts().filter(sent_at__isnull=False).order_by("sent_at")
+    handed_over_at = messages_handed_over(_offer_texts()).order_by("sent_at")
     due = (Offer.objects.filter(status=Offer.Status.PENDING)
            .annotate(handed_over_at=Subquery(handed_over_at.values("sent_at")[:1]))
            .filter(handed_over_at__isnull=False)

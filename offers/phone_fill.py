@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging.models import Message
+from messaging.selectors import messages_reached_or_may
 from messaging.services import message_send
 from offers import locks
 from offers.engine import (
@@ -29,6 +30,7 @@ from offers.engine import (
     offer_text_context,
     patient_overlapping_offers_end,
 )
+from offers.messages import OFFER_KIND
 from offers.models import Offer, Slot
 from offers.selectors import patients_booked_overlapping, slot_live_offers
 from waitlist.models import WaitlistEntry
@@ -131,18 +133,18 @@ def slot_phone_fill_announce(*, slot_id: int) -> int:
     for offer in _phone_fill_offers(slot):
         told = offer.messages.filter(direction=Message.Direction.OUT,
                                      created_at__gte=slot.closed_at).exclude(
-            kind="offer").exists()
+            kind=OFFER_KIND).exists()
         if told:
             continue
         if offer.status == Offer.Status.ACCEPTED:
             # Named for whoever the booked entry is for (the offer may have come through
             # another entry of the same patient).
-            message_send(patient=offer.patient, template="confirmation", offer=offer,
+            message_send(patient=offer.patient, template="confirmation", subject=offer,
                          context=offer_text_context(entry=slot.filled_entry or offer.entry,
                                                     slot=slot))
         else:
-            reached = offer.messages.filter(direction=Message.Direction.OUT, kind="offer").exclude(
-                status=Message.Status.SUPPRESSED).exists()
+            reached = messages_reached_or_may(offer.messages.filter(
+                direction=Message.Direction.OUT, kind=OFFER_KIND)).exists()
             _tell_offer_ended(offer, slot, template=_ended_template(offer, slot),
                               text_reached=reached)
         sent += 1
@@ -171,7 +173,7 @@ def slot_phone_fill_undo(*, slot: Slot, by) -> Slot:
     for offer in _phone_fill_offers(slot):
         answered = offer.messages.filter(direction=Message.Direction.OUT,
                                          created_at__gte=slot.closed_at).exclude(
-            kind="offer").exists()
+            kind=OFFER_KIND).exists()
         texted = offer.hold_until is not None  # else its text was withdrawn, never sent
         if texted and not answered and offer.hold_until <= now:
             # Its hold ran out in the window: as if it had expired.
