@@ -131,3 +131,13 @@ def _stamp_actor(sender, instance, **kwargs) -> None:
 def connect() -> None:
     # pre_save of the historical rows: covers their creation and update_change_reason alike.
     pre_save.connect(_stamp_actor, dispatch_uid="clinic.audit.stamp_actor")
+
+
+def save_with_reason(obj, reason: str, by=None, *, update_fields=None) -> None:
+    """Save a tracked model with the reason its historical row records (and the staff
+    user who did it, when a service knows better than the request). The one way services
+    write an audited change: offers, waitlist, messaging and the EHR interfaces alike."""
+    obj._change_reason = reason
+    if by is not None:
+        obj._history_user = by
+    obj.save(update_fields=update_fields)

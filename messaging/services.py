@@ -18,6 +18,7 @@ from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
 from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
 from clinic.models import Patient
 from messaging import hooks
@@ -415,8 +416,7 @@ def patient_opt_out(*, patient: Patient, reason: str) -> bool:
             patient.sms_opted_out_at = locked.sms_opted_out_at
             return False
         locked.sms_opted_out_at = timezone.now()
-        locked._change_reason = reason
-        locked.save(update_fields=["sms_opted_out_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["sms_opted_out_at", "updated_at"])
         patient.sms_opted_out_at = locked.sms_opted_out_at
         transaction.on_commit(partial(hooks.patient_opted_out.send, sender=Patient,
                                       patient=locked))
@@ -431,8 +431,7 @@ def patient_opt_in(*, patient: Patient, reason: str) -> bool:
         if locked.sms_opted_out_at is None:
             return False
         locked.sms_opted_out_at = None
-        locked._change_reason = reason
-        locked.save(update_fields=["sms_opted_out_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["sms_opted_out_at", "updated_at"])
         patient.sms_opted_out_at = None
         transaction.on_commit(partial(hooks.patient_opted_in.send, sender=Patient,
                                       patient=locked), robust=True)
@@ -480,8 +479,7 @@ def patient_flag_invalid_phone(*, patient: Patient, reason: str) -> bool:
         if locked.phone_invalid_at is not None:
             return False
         locked.phone_invalid_at = timezone.now()
-        locked._change_reason = reason
-        locked.save(update_fields=["phone_invalid_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["phone_invalid_at", "updated_at"])
         patient.phone_invalid_at = locked.phone_invalid_at
     logger.info("Patient %s: phone number flagged invalid", patient.pk)
     return True
@@ -498,8 +496,7 @@ def patient_flag_wrong_number(*, patient: Patient, reason: str) -> bool:
             patient.phone_wrong_at = locked.phone_wrong_at
             return False
         locked.phone_wrong_at = timezone.now()
-        locked._change_reason = reason
-        locked.save(update_fields=["phone_wrong_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["phone_wrong_at", "updated_at"])
         patient.phone_wrong_at = locked.phone_wrong_at
         transaction.on_commit(partial(hooks.patient_wrong_number.send, sender=Patient,
                                       patient=locked))

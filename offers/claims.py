@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
 from clinic.models import Patient
 from offers import locks
 from offers.engine import (
@@ -20,7 +21,6 @@ from offers.engine import (
     _close,
     _queue_next_batch,
     _resolve,
-    _save,
     _supersede_live_offers,
 )
 from offers.models import Offer, Slot
@@ -121,7 +121,7 @@ def _book(offer: Offer, slot: Slot, now: dt.datetime, reason: str) -> ReplyResul
     _close(slot, Slot.Status.FILLED, f"Filled by SMS: offer {offer.pk}")
     entry = offer.entry
     entry.status = WaitlistEntry.Status.BOOKED
-    _save(entry, f"Booked by SMS into {slot}")
+    save_with_reason(entry, f"Booked by SMS into {slot}")
     log.info("slot %s filled by offer %s", slot.pk, offer.pk)
     return ReplyResult(Outcome.BOOKED, offer)
 

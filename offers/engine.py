@@ -23,6 +23,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
 from clinic.models import AppointmentType, Location, Provider
 from messaging.selectors import messages_in_flight
 from messaging.services import message_send, messages_withdraw_unsent
@@ -50,14 +51,6 @@ def _tasks():
     from offers import tasks
 
     return tasks
-
-
-def _save(obj, reason: str, by=None) -> None:
-    """Save with an audit reason (and the staff user, when a service knows it)."""
-    obj._change_reason = reason
-    if by is not None:
-        obj._history_user = by
-    obj.save()
 
 
 def batch_size_for(*, slot: Slot, at: dt.datetime) -> int:
@@ -93,7 +86,7 @@ def _close(slot: Slot, status: str, reason: str, *, by=None,
     slot.closed_at = timezone.now()
     slot.waiting_for = Slot.WaitingFor.NOTHING
     slot.unfilled_reason = unfilled_reason
-    _save(slot, reason, by)
+    save_with_reason(slot, reason, by)
     log.info("slot %s %s: %s", slot.pk, status, reason)
 
 
@@ -102,7 +95,7 @@ def _set_waiting(slot: Slot, waiting_for: str, reason: str) -> None:
     if slot.waiting_for == waiting_for:
         return
     slot.waiting_for = waiting_for
-    _save(slot, reason)
+    save_with_reason(slot, reason)
     if waiting_for == Slot.WaitingFor.BUSY_PATIENTS:
         # Looked at once more right after commit. An offer that ends in another
         # transaction while this one decided to wait looks for waiting slots after its
@@ -142,7 +135,7 @@ def _resolve(offer: Offer, status: str, reason: str, *, at: dt.datetime | None =
     offer.status = status
     if status in (Offer.Status.ACCEPTED, Offer.Status.DECLINED):
         offer.responded_at = at or timezone.now()
-    _save(offer, reason, by)
+    save_with_reason(offer, reason, by)
     if status not in Offer.LIVE_STATUSES:
         if announce:
             _patients_freed([offer.patient_id])
@@ -212,7 +205,7 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
         # (Two batches each waiting for the other's new offer is a deadlock PostgreSQL
         # breaks by failing one statement: that patient is skipped the same way.)
         with transaction.atomic():
-            _save(offer, f"Offered in batch {batch}")
+            save_with_reason(offer, f"Offered in batch {batch}")
     except (IntegrityError, OperationalError):
         return None
     message = message_send(
@@ -248,7 +241,7 @@ def _send_batch(slot: Slot, *, at: dt.datetime, by=None, reason: str = "") -> li
     if offers:
         slot.current_batch = batch
         slot.waiting_for = Slot.WaitingFor.NOTHING
-        _save(slot, reason or f"Batch {batch} sent to {len(offers)} patients", by)
+        save_with_reason(slot, reason or f"Batch {batch} sent to {len(offers)} patients", by)
     return offers
 
 
@@ -313,7 +306,7 @@ def slot_open(
         location=location, source=source, recorded_by=recorded_by,
         ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value,
     )
-    _save(slot, "Cancellation recorded", recorded_by)
+    save_with_reason(slot, "Cancellation recorded", recorded_by)
     _tasks().offer_next_batch.delay_on_commit(slot.pk)
     return slot
 
@@ -327,7 +320,7 @@ def _reopen_if_someone_fits(slot: Slot, patient_ids: list[int], at: dt.datetime)
     slot.status = Slot.Status.OFFERING
     slot.unfilled_reason = Slot.UnfilledReason.NONE
     slot.closed_at = None
-    _save(slot, "Offering again: a patient who fits joined the waitlist or can be texted again")
+    save_with_reason(slot, "Offering again: a patient who fits joined the waitlist or can be texted again")
     return True
 
 

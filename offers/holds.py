@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
 from messaging.models import Message
 from messaging.selectors import messages_handed_over, messages_leaving
 from messaging.services import message_send
@@ -21,7 +22,6 @@ from offers.engine import (
     _ended_template,
     _queue_next_batch,
     _resolve,
-    _save,
     _tasks,
     _too_late_to_offer,
     hold_seconds_for,
@@ -103,7 +103,7 @@ def offer_start_hold(*, offer_id: int, at: dt.datetime | None = None) -> bool:
         offer.status = Offer.Status.SENT
         offer.sent_at = at
         offer.hold_until = at + dt.timedelta(seconds=hold_seconds_for(slot=slot, at=at))
-        _save(offer, "Offer text handed to the SMS provider; hold started")
+        save_with_reason(offer, "Offer text handed to the SMS provider; hold started")
         # The hold's own expiry; the beat sweep catches it if this task is lost.
         countdown = math.ceil(max((offer.hold_until - timezone.now()).total_seconds(), 0))
         _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,),

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
 from messaging.models import Message
 from messaging.selectors import messages_reached_or_may
 from messaging.services import message_send
@@ -23,7 +24,6 @@ from offers.engine import (
     _patients_freed,
     _queue_next_batch,
     _resolve,
-    _save,
     _tasks,
     _tell_offer_ended,
     entry_offers_end,
@@ -83,7 +83,7 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
     _close(slot, Slot.Status.FILLED, reason or "Filled by phone", by=by)
     if entry is not None:
         entry.status = WaitlistEntry.Status.BOOKED
-        _save(entry, f"Booked by phone into {slot}", by)
+        save_with_reason(entry, f"Booked by phone into {slot}", by)
         # The slots that waited for this patient may now have nobody who fits.
         _patients_freed([entry.patient_id])
         # After commit, in its own transactions: other slots' locks must not be taken
@@ -209,14 +209,14 @@ def slot_phone_fill_undo(*, slot: Slot, by) -> Slot:
     if slot.filled_entry_id:
         entry = WaitlistEntry.objects.select_for_update().get(pk=slot.filled_entry_id)
         entry.status = WaitlistEntry.Status.ACTIVE
-        _save(entry, "Fill by phone undone: waiting again", by)
+        save_with_reason(entry, "Fill by phone undone: waiting again", by)
         transaction.on_commit(partial(_tasks().offers_for_freed_patients.delay,
                                       [entry.patient_id], reopen=True), robust=True)
     slot.status = Slot.Status.OFFERING
     slot.filled_via = ""
     slot.filled_entry = None
     slot.closed_at = None
-    _save(slot, "Fill by phone undone", by)
+    save_with_reason(slot, "Fill by phone undone", by)
     _queue_next_batch(slot)
     return slot
 
