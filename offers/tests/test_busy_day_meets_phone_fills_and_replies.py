@@ -101,7 +101,7 @@ def test_an_undo_gives_back_only_the_offers_of_patients_not_offered_another_slot
     assert best.status == Offer.Status.SUPERSEDED
     assert [o.patient_id for o in live(scan_slot)] == [best.patient_id]
     assert list(Message.objects.filter(kind__startswith="offer_closed")
-                .values_list("offer_id", flat=True)) == [best.pk]
+                .values_list("subject_id", flat=True)) == [best.pk]
 
 
 def test_an_undo_does_not_give_back_an_older_offer_once_a_newer_one_has_ended(

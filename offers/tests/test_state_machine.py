@@ -287,7 +287,7 @@ class BusyDay(RuleBasedStateMachine):
 
     def send(self, data, outcome, messages):
         queued = list(messages.filter(direction="out").order_by("pk")
-                      .values_list("pk", "offer_id", "kind"))
+                      .values_list("pk", "subject_id", "kind"))
         if not queued:
             return
         message_id, offer_id, kind = data.draw(st.sampled_from(queued))
@@ -482,7 +482,7 @@ class BusyDay(RuleBasedStateMachine):
         # came while the offer was live: before the first history row that ended it.
         attempts = (MessageStatusEvent.objects.filter(
             pk__gt=self.last_event_checked, status=Message.Status.SENDING,
-            message__kind="offer").values_list("pk", "at", "message__offer_id"))
+            message__kind="offer").values_list("pk", "at", "message__subject_id"))
         for pk, at, offer_id in attempts:
             ended = (Offer.history.filter(id=offer_id).exclude(status__in=LIVE)
                      .order_by("history_date").values_list("history_date", flat=True).first())
