@@ -28,11 +28,6 @@ def message_deliver(self, message_id: int) -> str:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
-@shared_task
-def messages_reconcile_stuck() -> int:
-    return services.messages_reconcile_stuck()
-
-
 @shared_task(acks_late=True)
 def messages_housekeeping() -> dict:
     """Every MESSAGES_HOUSEKEEPING_SECONDS (settings.CELERY_BEAT_SCHEDULE): messages whose
