@@ -61,8 +61,11 @@ test-postgres: install .env
 		echo "PostgreSQL not reachable at TEST_DATABASE_URL: its half of the suite was skipped."; \
 	fi
 
+# ruff, the layers contract of pyproject.toml ([tool.importlinter]; also run by
+# tests/test_architecture.py), and no model change without its migration.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: install
