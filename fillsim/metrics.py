@@ -105,10 +105,27 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
         "batches": dict(sorted(Counter(s["current_batch"] for s in slots).items())),
         "unfilled_reasons": dict(Counter(s["unfilled_reason"] or "-" for s in slots
                                          if s["status"] == Slot.Status.UNFILLED)),
+        "slot_outcomes": slot_outcomes(slots),
         "still_offering": sum(s["status"] == Slot.Status.OFFERING for s in slots),
         "double_bookings": double_bookings(slots),
         "unanswered_yes": unanswered_yes(),
     }
+
+
+def slot_outcomes(slots: list[dict]) -> list[dict]:
+    """Each slot's fate, in the order recorded: lead hours, status, why unfilled, batches
+    sent, offers made, minutes to fill."""
+    offers = dict(Offer.objects.values("slot_id").annotate(n=Count("id"))
+                  .values_list("slot_id", "n"))
+    return [{
+        "lead_hours": round((s["start"] - s["created_at"]).total_seconds() / 3600, 2),
+        "status": s["status"],
+        "unfilled_reason": s["unfilled_reason"],
+        "batches": s["current_batch"],
+        "offers": offers.get(s["id"], 0),
+        "minutes_to_fill": round((s["closed_at"] - s["created_at"]).total_seconds() / 60, 2)
+        if s["status"] == Slot.Status.FILLED else None,
+    } for s in sorted(slots, key=lambda s: (s["created_at"], s["id"]))]
 
 
 def double_bookings(slots: list[dict]) -> int:

@@ -87,7 +87,7 @@ def clinic_create(workload: Workload) -> list[Provider]:
     patients = Patient.objects.bulk_create(patients, batch_size=500)
 
     entries, wanted = [], []
-    for n, patient in enumerate(patients):
+    for patient in patients:
         any_provider = rng.random() < workload.any_provider_share
         entry = WaitlistEntry(
             patient=patient, any_provider=any_provider,

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from fillsim.config import SCENARIOS, PatientModel, SimConfig, Workload, builtin_policies, policies_named
+from fillsim.config import (
+    SCENARIOS,
+    PatientModel,
+    SimConfig,
+    Workload,
+    builtin_policies,
+    policies_named,
+)
 from fillsim.parallel import run_policies
 from fillsim.report import summary_table, write_report
 
