@@ -149,7 +149,8 @@ def write_report(runs: dict, path: Path, *, command: str) -> None:
             f"day, seed {workload.seed}"
             + (", and one provider's whole day freed at 07:30 on day 2" if scenario == "sick-day"
                else "")
-            + f". {len(results)} policies simulated in {run['wall_seconds']} s (wall clock).",
+            + f". {len(results)} policies simulated in {run['wall_seconds']} s (wall clock; "
+            f"1-minute load average {run['load'][0]} at the start, {run['load'][1]} at the end).",
             "",
             summary_table(results),
             "",

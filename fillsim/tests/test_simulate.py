@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from fillsim.config import PatientModel, SimConfig, Workload, policies_named
 from fillsim.parallel import run_policies
 from fillsim.patients import Patients
+from fillsim.workload import cancellations_plan
 
 pytestmark = pytest.mark.slow
 
@@ -118,13 +119,36 @@ def test_changing_the_reply_rate_changes_the_figures(tmp_path):
     assert rarely["offers"] > often["offers"]  # fewer answers: more batches to find a taker
 
 
-def test_sick_day_frees_one_providers_whole_day_at_once(tmp_path):
-    typical = run_command(tmp_path, "typical", "--seed", "2")
-    sick = run_command(tmp_path, "sick", "--seed", "2", "--scenario", "sick-day")
+def test_sick_day_frees_one_providers_whole_day_back_to_back_at_half_past_seven():
+    typical = cancellations_plan(Workload(days=2, seed=2, scenario="typical"))
+    sick = cancellations_plan(Workload(days=2, seed=2, scenario="sick-day"))
 
-    extra = sick["policies"]["seed"]["slots"] - typical["policies"]["seed"]["slots"]
-    assert extra >= 9  # a 9-hour day, back to back, of visits of 20 to 60 minutes
-    assert sick["scenario"] == "sick-day"
+    freed = [call for call in sick if call.sick_day]
+    assert len(sick) == len(typical) + len(freed)
+    assert {call.provider for call in freed} == {0}
+    zone = ZoneInfo("America/Chicago")
+    assert {call.at.astimezone(zone) for call in freed} == {
+        dt.datetime(2027, 3, 2, 7, 30, tzinfo=zone)}
+    starts = sorted(call.start.astimezone(zone) for call in freed)
+    assert starts[0].time() == dt.time(8, 0)
+    ends = sorted(c.start.astimezone(zone) + dt.timedelta(minutes=c.minutes) for c in freed)
+    assert ends[-1].time() == dt.time(17, 0)
+    # Back to back: each visit starts when the one before ends (except where a typical
+    # cancellation of that provider already freed the time).
+    assert len(freed) >= 9
+
+
+def test_a_sick_day_runs_through_the_engine_without_double_bookings():
+    # Everyone says YES at once (kept small: a sick day's many waiting slots are the
+    # engine's most expensive case, docs/simulator.md).
+    config = SimConfig(workload=Workload(days=1, seed=2, providers=2, waitlist=16,
+                                         cancellations_per_day=1, scenario="sick-day"),
+                       patients=PatientModel.everyone_yes_at_once())
+    result = simulate(config)
+    assert result["slots"] >= 10
+    assert result["filled"] > 0
+    assert result["double_bookings"] == 0
+    assert result["unanswered_yes"] == 0
 
 
 def test_a_hold_shorter_than_the_engine_gives_is_refused_with_a_clear_error():

@@ -94,11 +94,13 @@ class Command(BaseCommand):
                                 cancellations_per_day=options["cancellations_per_day"],
                                 scenario=scenario)
             config = SimConfig(workload=workload, patients=patients)
+            load_before = os.getloadavg()[0]
             started = time.perf_counter()
             results = run_policies(config, policies, jobs=options["jobs"],
                                    progress=not options["no_progress"])
             runs[scenario] = {"config": config, "policies": results,
-                              "wall_seconds": round(time.perf_counter() - started, 1)}
+                              "wall_seconds": round(time.perf_counter() - started, 1),
+                              "load": (round(load_before, 2), round(os.getloadavg()[0], 2))}
             self.stdout.write(f"\n{scenario}: {workload.days} days, {workload.waitlist} waitlisted, "
                               f"{workload.providers} providers, {workload.cancellations_per_day} "
                               f"cancellations a day, seed {workload.seed} "
