@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "offers",
     "ehr",
     "portal",
+    "fillsim",
 ]
 
 MIDDLEWARE = [
