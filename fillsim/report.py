@@ -73,6 +73,12 @@ def _charts(results: dict[str, dict], directory: Path, scenario: str) -> list[tu
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def save(figure, path: Path) -> Path:
+        figure.tight_layout()
+        figure.savefig(path)
+        plt.close(figure)
+        return path
+
     directory.mkdir(parents=True, exist_ok=True)
     names = [name for name, _ in LEAD_BUCKETS]
     drawn = []
@@ -90,11 +96,7 @@ def _charts(results: dict[str, dict], directory: Path, scenario: str) -> list[tu
     axes.set_ylim(0, 100)
     axes.set_title(f"Fill rate by lead time ({scenario})")
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    path = directory / f"fill-by-lead-{scenario}.png"
-    figure.savefig(path)
-    plt.close(figure)
-    drawn.append(("Fill rate by lead time", path))
+    drawn.append(("Fill rate by lead time", save(figure, directory / f"fill-by-lead-{scenario}.png")))
 
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
     for policy, figures in results.items():
@@ -110,11 +112,7 @@ def _charts(results: dict[str, dict], directory: Path, scenario: str) -> list[tu
     axes.set_title(f"Time to fill ({scenario})")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    path = directory / f"time-to-fill-{scenario}.png"
-    figure.savefig(path)
-    plt.close(figure)
-    drawn.append(("Time to fill", path))
+    drawn.append(("Time to fill", save(figure, directory / f"time-to-fill-{scenario}.png")))
     return drawn
 
 
