@@ -29,7 +29,8 @@ from django.utils import timezone
 from clinic.models import AppointmentType, Location, Patient, Provider
 from messaging.models import Message
 from messaging.services import message_send, messages_withdraw_unsent
-from offers.models import Offer, Slot
+from offers import approval, rules
+from offers.models import Offer, OfferRule, Slot
 from offers.policy import policy_for
 from offers.selectors import (
     patient_offer_to_answer,
@@ -57,6 +58,9 @@ class Outcome(enum.StrEnum):
     EXPIRED = "expired"  # the hold passed first
     DECLINED = "declined"
     NOTHING = "nothing"  # no offer this reply could be about
+    # Clinic rules' approval mode (offers/approval.py):
+    AWAITING_APPROVAL = "awaiting_approval"  # this YES reserved the slot; staff decide
+    NEXT_IN_LINE = "next_in_line"  # another patient's booking awaits approval
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,11 @@ def _lock_offer(offer_id: int, *, skip_locked: bool = False) -> tuple[Slot, Offe
     return slot, Offer.objects.select_for_update().get(pk=offer_id)
 
 
-def sms_hours_open(at: dt.datetime | None = None) -> bool:
-    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time)."""
+def sms_hours_open(at: dt.datetime | None = None, *, slot: Slot | None = None) -> bool:
+    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time). For a
+    slot: its clinic rule's texting hours, in its location's time zone (offers/rules.py)."""
+    if slot is not None:
+        return rules.texting_hours_open(slot=slot, at=at or timezone.now())
     start, end = settings.SMS_SEND_HOURS
     local = timezone.localtime(at or timezone.now()).time()
     return start <= local and (end is None or local < end)
@@ -138,7 +145,8 @@ def too_late_to_offer(*, start: dt.datetime, at: dt.datetime | None = None) -> b
 
 
 def _too_late_to_offer(slot: Slot, at: dt.datetime) -> bool:
-    return too_late_to_offer(start=slot.start, at=at)
+    # The slot's clinic rule may ask for more (or less) lead time than the default.
+    return rules.rule_for(slot=slot).too_late(slot=slot, at=at)
 
 
 def _close(slot: Slot, status: str, reason: str, *, by=None,
@@ -228,7 +236,7 @@ def _tell_offer_ended(offer: Offer, slot: Slot, *, template: str, text_reached: 
     (offer_text_left_after_end), so the notice never arrives before the offer."""
     if text_reached and not _offer_text_in_flight(offer):
         message_send(patient=offer.patient, template=template,
-                     context={"start": slot.start}, offer=offer)
+                     context={"start": rules.local_start(slot)}, offer=offer)
 
 
 def _supersede_live_offers(slot: Slot, reason: str, *, by=None) -> list[Offer]:
@@ -248,7 +256,7 @@ def offer_text_context(*, entry: WaitlistEntry, slot: Slot) -> dict:
     """What an offer or confirmation text says: the first name of whoever the visit is
     for (a family member sharing the phone, else the patient; a first name only), the
     day and time, the provider."""
-    return {"first_name": entry.first_name, "start": slot.start,
+    return {"first_name": entry.first_name, "start": rules.local_start(slot),
             "provider": slot.provider.name}
 
 
@@ -313,14 +321,31 @@ def _offer_or_wait(slot: Slot, *, at: dt.datetime) -> list[Offer]:
     """The slot is offering and has no offer out (the caller holds its lock): send the
     next batch; or wait, saying why (texting hours; everyone who fits holds another
     offer); or, when nobody who fits is left at all, or it starts too soon, close it
-    unfilled, saying why."""
+    unfilled, saying why. The slot's clinic rule (offers/rules.py) may say not to offer
+    it at all, to wait until it is within its lead time, or that staff pick who is
+    texted."""
+    rule = rules.rule_for(slot=slot)
+    if not rule.offer_by_text:
+        _close(slot, Slot.Status.UNFILLED, f"Not offered by rule: {rule.label}"[:90],
+               unfilled_reason=Slot.UnfilledReason.NOT_OFFERED)
+        return []
     if _too_late_to_offer(slot, at):
         _close(slot, Slot.Status.UNFILLED, "Too close to the start to offer by SMS",
                unfilled_reason=Slot.UnfilledReason.TOO_SOON)
         return []
-    if not sms_hours_open(at):
+    if rule.too_far_ahead(slot=slot, at=at):
+        _set_waiting(slot, Slot.WaitingFor.LEAD_TIME,
+                     "Waiting until the slot is within its rule's lead time")
+        return []
+    if not sms_hours_open(at, slot=slot):
         _set_waiting(slot, Slot.WaitingFor.TEXTING_HOURS,
                      "Waiting for texting hours to send the next batch")
+        return []
+    if (rule.booking_mode == OfferRule.BookingMode.STAFF_PICKS
+            and slot_candidates(slot=slot, at=at).exists()):
+        # offers/staff_picks.py: Today shows the ranked list; staff tick who is texted.
+        _set_waiting(slot, Slot.WaitingFor.STAFF_PICKS,
+                     "Waiting for staff to choose who is texted")
         return []
     offers = _send_batch(slot, at=at)
     if offers:
@@ -410,6 +435,8 @@ def slot_offer_next_batch(*, slot_id: int, reopen_for: list[int] | None = None) 
             return []
         if slot_live_offers(slot=slot).exists():
             return []
+        if approval.slot_booking_pending(slot=slot):  # staff decide first
+            return []
         return _offer_or_wait(slot, at=now)
 
 
@@ -444,10 +471,11 @@ def slot_offer_more(*, slot: Slot, by) -> list[Offer]:
     slot = _lock_slot(slot.pk)
     if slot.status not in (Slot.Status.OFFERING, Slot.Status.UNFILLED):
         raise ValidationError(f"This slot is {slot.get_status_display().lower()}.")
+    approval.refuse_while_pending(slot=slot)
     now = timezone.now()
     if _too_late_to_offer(slot, now):
         raise ValidationError("The slot starts too soon to offer it by SMS; call instead.")
-    if not sms_hours_open(now):
+    if not sms_hours_open(now, slot=slot):
         raise ValidationError("Offers are only texted during SMS hours.")
     if not slot_candidates(slot=slot, at=now).exists():
         raise _nobody_free_error(slot)
@@ -471,6 +499,7 @@ def slot_withdraw(*, slot: Slot, by, reason: str = "") -> Slot:
         return slot
     if slot.status == Slot.Status.FILLED:
         raise ValidationError("This slot is already filled; cancel that appointment instead.")
+    approval.refuse_while_pending(slot=slot)
     _supersede_live_offers(slot, "Slot withdrawn", by=by)
     _close(slot, Slot.Status.WITHDRAWN, reason or "Withdrawn by staff", by=by)
     return slot
@@ -497,6 +526,7 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
         raise ValidationError("This slot is already filled.")
     if slot.status == Slot.Status.WITHDRAWN:
         raise ValidationError("This slot was withdrawn.")
+    approval.refuse_while_pending(slot=slot)
     own_offer = None
     if entry is not None:
         entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)
@@ -743,6 +773,10 @@ def offer_claim(*, patient: Patient, at: dt.datetime | None = None) -> ReplyResu
             _resolve(offer, Offer.Status.SUPERSEDED, "Patient booked at an overlapping time")
             _queue_next_batch(slot)
             return ReplyResult(Outcome.GONE, offer)
+        if approval.slot_booking_pending(slot=slot):
+            # Another patient's YES awaits staff approval: this one is next in line (its
+            # hold is paused until the decision, offers/approval.py).
+            return approval.offer_next_in_line(offer=offer, slot=slot, now=now)
         if offer.hold_until is not None and now >= offer.hold_until:
             if _late_yes_may_take(offer, slot, now):
                 return _book(offer, slot, now, "Patient replied YES just after the hold; "
@@ -754,7 +788,13 @@ def offer_claim(*, patient: Patient, at: dt.datetime | None = None) -> ReplyResu
 
 
 def _book(offer: Offer, slot: Slot, now: dt.datetime, reason: str) -> ReplyResult:
-    """The YES takes the slot. The caller holds the slot's and the offer's locks."""
+    """The YES takes the slot. The caller holds the slot's and the offer's locks.
+    Where the slot's clinic rule asks for staff approval, it reserves it instead
+    (offers/approval.py)."""
+    pending = approval.offer_reserve_if_required(offer=offer, slot=slot, now=now,
+                                                 reason=reason)
+    if pending is not None:
+        return pending
     _resolve(offer, Offer.Status.ACCEPTED, reason, at=now)
     _supersede_live_offers(slot, "Another patient took the slot")
     slot.filled_via = Slot.FilledVia.SMS
@@ -819,6 +859,8 @@ def _yes_cannot_claim(offer: Offer, slot: Slot, now: dt.datetime) -> Outcome | N
     Never None for an offer that is no longer live (EXPIRED for an expired one, which a
     late YES may still take). Each answer must be true: "someone else took it" only when
     someone did, "you stay on our waitlist" only while the entry waits."""
+    if offer.status == Offer.Status.RESERVED:
+        return Outcome.AWAITING_APPROVAL  # their YES already reserved it; staff decide
     if _off_waitlist(offer, slot):
         return Outcome.OFF_WAITLIST
     booked_here = _booked_here(offer, slot)
@@ -948,7 +990,7 @@ def offer_text_may_leave(*, offer_id: int) -> bool:
     offer = (Offer.objects.select_for_update(of=("self",)).select_related("slot")
              .filter(pk=offer_id).first())
     now = timezone.now()
-    return (offer is not None and offer.is_live and sms_hours_open(now)
+    return (offer is not None and offer.is_live and sms_hours_open(now, slot=offer.slot)
             and not _too_late_to_offer(offer.slot, now))
 
 
@@ -1087,6 +1129,9 @@ def offer_expire(*, offer_id: int, skip_locked: bool = False) -> bool:
             return False
         slot, offer = locked
         if not offer.is_live or offer.hold_until is None or offer.hold_until > timezone.now():
+            return False
+        if approval.slot_booking_pending(slot=slot):
+            # Held, not expired, until staff decide on the booking (offers/approval.py).
             return False
         _resolve(offer, Offer.Status.EXPIRED, "Hold passed without a reply")
         _queue_next_batch(slot)
