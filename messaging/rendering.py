@@ -13,11 +13,14 @@ TEMPLATE_NAMES = (
     "offer_closed_off_waitlist", "help_opted_out", "offer_details", "offer_confirm",
     "thanks_reply", "other_language", "who_we_are", "call_us", "declined_later",
     "wrong_number",
+    # Bookings that staff approve (offers/approval.py, docs/rules.md).
+    "booking_pending", "booking_pending_next", "next_in_line", "booking_declined",
 )
 # Templates that say where the patient stands (templates/sms/<lang>/_state.txt), from the
-# context's `state`: live (an offer they can still take), booked, closed (our last offer
-# ended) or none; with start, provider, minutes_left and on_waitlist.
-STATES = ("live", "booked", "closed", "none")
+# context's `state`: live (an offer they can still take), pending (their YES awaits the
+# clinic's approval), booked, closed (our last offer ended) or none; with start, provider,
+# minutes_left and on_waitlist.
+STATES = ("live", "pending", "booked", "closed", "none")
 
 _engine: Engine | None = None
 

@@ -134,8 +134,9 @@ def rule_for(*, slot: Slot) -> SlotRule:
 
 
 def local_start(slot: Slot) -> dt.datetime:
-    """The slot's start in its location's time zone (texts render it as it is)."""
-    return slot.start.astimezone(rule_for(slot=slot).zone)
+    """The slot's start in its location's time zone (texts render it as it is). No rule
+    lookup: the zone is the location's alone (no query for a slot without one)."""
+    return slot.start.astimezone(zone_of(slot_location(slot)))
 
 
 def texting_hours_open(*, slot: Slot, at: dt.datetime) -> bool:

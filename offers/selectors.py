@@ -41,7 +41,9 @@ def slot_fitting_entries(*, slot: Slot) -> QuerySet:
 
 
 def _holding_an_offer() -> QuerySet:
-    return Offer.objects.filter(status__in=Offer.LIVE_STATUSES).values("patient_id")
+    # A patient whose YES awaits staff approval (offers/approval.py) is busy too.
+    return Offer.objects.filter(status__in=(*Offer.LIVE_STATUSES, Offer.Status.RESERVED)
+                                ).values("patient_id")
 
 
 def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
