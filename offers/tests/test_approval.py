@@ -48,7 +48,8 @@ def test_a_yes_reserves_the_slot_and_the_patient_is_told_the_clinic_will_confirm
     slot, offers, answer = pending
     assert answer.template == "booking_pending"
     first = Offer.objects.get(pk=offers[0].pk)
-    assert first.status == Offer.Status.RESERVED and first.reserved_at is not None
+    assert first.status == Offer.Status.RESERVED
+    assert first.reserved_at is not None
     slot.refresh_from_db()
     assert slot.status == Slot.Status.OFFERING
     assert slot.waiting_for == Slot.WaitingFor.APPROVAL
@@ -72,7 +73,8 @@ def test_approve_books_the_slot_and_confirms_by_sms(pending, commit, front_desk_
         approval.booking_approve(offer_id=offers[0].pk, by=front_desk_user)
     slot.refresh_from_db()
     first = Offer.objects.get(pk=offers[0].pk)
-    assert slot.status == Slot.Status.FILLED and slot.filled_entry_id == first.entry_id
+    assert slot.status == Slot.Status.FILLED
+    assert slot.filled_entry_id == first.entry_id
     assert first.status == Offer.Status.ACCEPTED
     assert first.entry.status == WaitlistEntry.Status.BOOKED
     assert len(_texts(first.patient, "confirmation")) == 1
@@ -107,7 +109,8 @@ def test_decline_tells_the_patient_kindly_and_the_slot_moves_on(pending, commit,
     assert first.entry.status == WaitlistEntry.Status.ACTIVE  # stays on the waitlist
     assert "could not confirm" in _texts(first.patient, "booking_declined")[0].body
     slot.refresh_from_db()
-    assert slot.status == Slot.Status.OFFERING and slot.waiting_for == ""
+    assert slot.status == Slot.Status.OFFERING
+    assert slot.waiting_for == ""
     # The held offers run on; a YES now reserves it again.
     with commit():
         answer = handle_reply(patient=offers[1].patient, intent="yes")
@@ -121,7 +124,8 @@ def test_a_second_yes_while_pending_is_next_in_line_and_gets_the_slot_on_decline
         answer = handle_reply(patient=offers[2].patient, intent="yes")
     assert answer.template == "next_in_line"
     third = Offer.objects.get(pk=offers[2].pk)
-    assert third.is_live and third.next_in_line_at is not None
+    assert third.is_live
+    assert third.next_in_line_at is not None
     # Asking again changes nothing: still next in line, same place.
     first_place = third.next_in_line_at
     with commit():
@@ -138,7 +142,8 @@ def test_a_second_yes_while_pending_is_next_in_line_and_gets_the_slot_on_decline
     with commit():
         approval.booking_approve(offer_id=third.pk, by=front_desk_user)
     slot.refresh_from_db()
-    assert slot.status == Slot.Status.FILLED and slot.filled_entry_id == third.entry_id
+    assert slot.status == Slot.Status.FILLED
+    assert slot.filled_entry_id == third.entry_id
 
 
 def test_holds_do_not_expire_while_a_booking_awaits_approval(pending, commit,
@@ -188,10 +193,12 @@ def test_a_booking_not_decided_in_time_is_overdue(pending, settings):
     settings.APPROVAL_ALERT_MINUTES = 15
     slot, offers, _ = pending
     (booking,) = approval.pending_bookings()
-    assert not booking.overdue and booking.waited_minutes == 0
+    assert not booking.overdue
+    assert booking.waited_minutes == 0
     later = timezone.now() + dt.timedelta(minutes=16)
     (booking,) = approval.pending_bookings(now=later)
-    assert booking.overdue and booking.waited_minutes == 16
+    assert booking.overdue
+    assert booking.waited_minutes == 16
     # Never silently lost: it stays pending, with its slot held, until someone decides.
     assert Offer.objects.get(pk=offers[0].pk).status == Offer.Status.RESERVED
 

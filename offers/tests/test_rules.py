@@ -40,7 +40,8 @@ def test_a_slot_no_rule_matches_gets_the_defaults(scope, settings):
     applied = rules.rule_for(slot=_slot(provider, visit))
     assert applied.rule is None
     assert applied.label == "Default (no rule)"
-    assert applied.offer_by_text and applied.booking_mode == Mode.AUTOMATIC
+    assert applied.offer_by_text
+    assert applied.booking_mode == Mode.AUTOMATIC
     assert applied.min_lead == dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES)
     assert applied.texting_hours == settings.SMS_SEND_HOURS
 
@@ -51,7 +52,7 @@ SCOPES = [(p, t, loc) for p, t, loc in itertools.product((0, 1), repeat=3)]
 EXPECTED_ORDER = sorted(SCOPES, key=lambda s: (-sum(s), not s[0], not s[1], not s[2]))
 
 
-@pytest.mark.parametrize("first, second", list(itertools.combinations(SCOPES, 2)))
+@pytest.mark.parametrize(("first", "second"), list(itertools.combinations(SCOPES, 2)))
 def test_the_most_specific_matching_rule_applies(scope, first, second):
     provider, visit, location = scope
 
@@ -98,7 +99,8 @@ def test_a_visit_type_never_offered_closes_unfilled_saying_so(scope, commit):
     slot.refresh_from_db()
     assert slot.status == Slot.Status.UNFILLED
     assert slot.unfilled_reason == Slot.UnfilledReason.NOT_OFFERED
-    assert not Offer.objects.exists() and not Message.objects.exists()
+    assert not Offer.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_a_minimum_lead_time_of_72_hours_keeps_a_slot_in_two_days_from_text(scope, commit):
@@ -121,7 +123,8 @@ def test_a_slot_beyond_the_maximum_lead_time_waits_then_is_offered(scope, commit
     with commit():
         slot = open_slot(provider, start=slot_start(days=3))
     slot.refresh_from_db()
-    assert slot.waiting_for == Slot.WaitingFor.LEAD_TIME and live(slot) == []
+    assert slot.waiting_for == Slot.WaitingFor.LEAD_TIME
+    assert live(slot) == []
     # A day later the sweep finds it within its lead time.
     Slot.objects.filter(pk=slot.pk).update(start=timezone.now() + dt.timedelta(hours=20),
                                            end=timezone.now() + dt.timedelta(hours=21))
@@ -141,7 +144,8 @@ def test_a_rule_s_batch_size_and_hold_are_the_slot_s_policy(scope, commit, setti
     offer = Offer.objects.get(pk=offers[0].pk)
     assert offer.hold_until - offer.sent_at == dt.timedelta(minutes=30)
     policy = policy_for(slot=slot, at=timezone.now())
-    assert policy.name == f"rule {rule.pk}" and policy.batch_size == 1
+    assert policy.name == f"rule {rule.pk}"
+    assert policy.batch_size == 1
     # Blank: the policy chooses (the settings).
     rule.batch_size = rule.hold_minutes = None
     rule.save()
@@ -152,7 +156,7 @@ def test_a_rule_s_batch_size_and_hold_are_the_slot_s_policy(scope, commit, setti
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
-@pytest.mark.parametrize("local, open_", [
+@pytest.mark.parametrize(("local", "open_"), [
     # The Saturday before the spring change (EST, UTC-5) and the Monday after (EDT, UTC-4):
     # 12:30 UTC is 7:30 am, then 8:30 am, in New York.
     (dt.datetime(2026, 3, 7, 7, 30, tzinfo=NEW_YORK), False),
@@ -219,7 +223,8 @@ def test_staff_picks_wait_for_staff_then_text_only_those_ticked(scope, commit,
     with commit():
         slot = open_slot(provider)
     slot.refresh_from_db()
-    assert slot.waiting_for == Slot.WaitingFor.STAFF_PICKS and live(slot) == []
+    assert slot.waiting_for == Slot.WaitingFor.STAFF_PICKS
+    assert live(slot) == []
     ranked = staff_picks.slot_ranked_candidates(slot=slot)
     assert [e.pk for e in ranked] == [e.pk for e in entries]  # best first
     with commit():
