@@ -210,7 +210,9 @@ def slot_offer_picked(request, slot_id):
 
 # --- Clinic rules (managers) -----------------------------------------------------------
 def _rules_page(request, *, form=None, editing=None, status=200):
-    preview_form = RulePreviewForm(request.GET if "provider" in request.GET else None)
+    # Prefixed: the page's other form has fields of the same names (and ids).
+    preview_form = RulePreviewForm(request.GET if "preview-provider" in request.GET else None,
+                                   prefix="preview")
     preview = None
     if preview_form.is_bound and preview_form.is_valid():
         preview = rules.rule_for_scope(**preview_form.cleaned_data)

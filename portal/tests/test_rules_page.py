@@ -106,17 +106,17 @@ def test_the_preview_says_which_rule_applies_to_a_slot(client, manager_user, vis
     provider = ProviderFactory(name="Dr. Rule", location=location)
     OfferRule.objects.create(appointment_type=visit, booking_mode="approval")
     OfferRule.objects.create(provider=provider, appointment_type=visit, offer_by_text=False)
-    page = client.get(RULES, {"provider": provider.pk, "appointment_type": visit.pk},
+    page = client.get(RULES, {"preview-provider": provider.pk, "preview-appointment_type": visit.pk},
                       headers={"HX-Request": "true", "HX-Target": "rule-preview"})
     text = page.content.decode()
     assert "Dr. Rule · New neurology visit · All locations" in text
     assert "Not offered by text" in text
     assert "America/New_York" in text
-    other = client.get(RULES, {"provider": ProviderFactory().pk,
-                               "appointment_type": visit.pk}).content.decode()
+    other = client.get(RULES, {"preview-provider": ProviderFactory().pk,
+                               "preview-appointment_type": visit.pk}).content.decode()
     assert "a YES reserves it until staff approve" in other
     # Bad input: a form error, not a 500.
-    assert client.get(RULES, {"provider": "nope"}).status_code == 200
+    assert client.get(RULES, {"preview-provider": "nope"}).status_code == 200
 
 
 @pytest.fixture
