@@ -406,7 +406,8 @@ def slot_open(
 def _reopen_if_someone_fits(slot: Slot, patient_ids: list[int], at: dt.datetime) -> bool:
     """An unfilled slot (nobody fitted) reopens when one of these patients now fits it:
     they joined the waitlist, changed their wishes, or can be texted again."""
-    if (slot.unfilled_reason == Slot.UnfilledReason.TOO_SOON or _too_late_to_offer(slot, at)
+    if (slot.unfilled_reason in (Slot.UnfilledReason.TOO_SOON, Slot.UnfilledReason.NOT_OFFERED)
+            or _too_late_to_offer(slot, at)
             or not slot_fitting_entries(slot=slot).filter(patient_id__in=patient_ids).exists()):
         return False
     slot.status = Slot.Status.OFFERING
@@ -472,6 +473,9 @@ def slot_offer_more(*, slot: Slot, by) -> list[Offer]:
     if slot.status not in (Slot.Status.OFFERING, Slot.Status.UNFILLED):
         raise ValidationError(f"This slot is {slot.get_status_display().lower()}.")
     approval.refuse_while_pending(slot=slot)
+    if not rules.rule_for(slot=slot).offer_by_text:
+        raise ValidationError("The clinic's rule for this slot says not to offer it by text; "
+                              "call patients instead.")
     now = timezone.now()
     if _too_late_to_offer(slot, now):
         raise ValidationError("The slot starts too soon to offer it by SMS; call instead.")

@@ -254,3 +254,21 @@ def test_staff_must_tick_someone(scope, commit, front_desk_user):
         slot = open_slot(provider)
     with pytest.raises(ValidationError, match="Tick at least one"):
         staff_picks.slot_offer_picked(slot=slot, entry_ids=[], by=front_desk_user)
+
+
+def test_a_slot_not_offered_by_rule_stays_closed_when_someone_joins_or_staff_ask(
+        scope, commit, front_desk_user):
+    from django.core.exceptions import ValidationError
+
+    provider, visit, _ = scope
+    OfferRule.objects.create(appointment_type=visit, offer_by_text=False)
+    with commit():
+        slot = open_slot(provider, appointment_type=visit)
+    with commit():
+        (entry,) = waitlist(1)
+        services.slots_offer_for_patients(patient_ids=[entry.patient_id], reopen=True)
+    slot.refresh_from_db()
+    assert slot.unfilled_reason == Slot.UnfilledReason.NOT_OFFERED
+    with pytest.raises(ValidationError, match="says not to offer it by text"):
+        services.slot_offer_more(slot=slot, by=front_desk_user)
+    assert not Offer.objects.exists()
