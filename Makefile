@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slotfill
 export TEST_DATABASE_URL
 
-.PHONY: install run reset test test-sqlite test-postgres lint bench corpus clean
+.PHONY: install run reset test test-sqlite test-postgres lint bench corpus simulate clean
 
 install: $(STAMP) $(NODE_STAMP) .env
 
@@ -61,8 +61,11 @@ test-postgres: install .env
 		echo "PostgreSQL not reachable at TEST_DATABASE_URL: its half of the suite was skipped."; \
 	fi
 
+# ruff, the layers contract of pyproject.toml ([tool.importlinter]; also run by
+# tests/test_architecture.py), and no model change without its migration.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 
 bench: install
@@ -72,6 +75,13 @@ bench: install
 # table per intent and language (docs/replies.md). Fails on any false YES.
 corpus: install
 	$(PY) -m messaging.corpus
+
+# The fill simulator (docs/simulator.md): every built-in policy over the same seeded
+# clinic, typical day and sick day, in virtual time; writes bench/FILL.md and its charts.
+SIMULATE_ARGS ?= --days 5 --waitlist 2000 --providers 20 --cancellations-per-day 40
+simulate: install
+	$(PY) manage.py simulate $(SIMULATE_ARGS) --scenario typical --scenario sick-day \
+		--json bench/out/fill.json --report bench/FILL.md
 
 clean:
 	rm -rf $(VENV) node_modules var db.sqlite3*

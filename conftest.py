@@ -1,8 +1,10 @@
 """Fixtures every app's tests share: named staff users and database-kind markers."""
 
 import datetime
+import threading
 
 import pytest
+from celery import result as celery_result
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -14,6 +16,18 @@ from clinic.celery import app as celery_app
 # Tasks run in-process unless a test starts a real worker (see offers/tests/test_celery_worker.py).
 celery_app.conf.task_always_eager = True
 celery_app.conf.task_eager_propagates = True
+
+# An eager task runs under Celery's "a task must not wait for another task's result" guard
+# (Task.apply's denied_join_result), which sets and then restores ONE flag for the whole
+# process. The race tests run eager tasks in several threads at once: two overlapping runs
+# restore each other's value in the wrong order and leave the flag set after both ended,
+# and every later `.delay().get()` in the suite fails with "Never call result.get() within
+# a task". In a worker each task has its process (or thread pool) to itself; here the flag
+# is made per thread, which is what an eager run on one thread means.
+_join_will_block = threading.local()
+celery_result.task_join_will_block = lambda: getattr(_join_will_block, "value", False)
+celery_result._set_task_join_will_block = lambda blocks: setattr(_join_will_block, "value",
+                                                                  blocks)
 
 STAFF_PASSWORD = "correct-horse-battery-staple"
 

@@ -11,10 +11,10 @@ from django.db import connection
 from django.utils import timezone
 
 from bench.lib import OUT_DIR, base_url
-from clinic.demo import DEMO_PASSWORD, seed_demo
 from clinic.models import Patient, Provider
 from messaging.models import Message, MessageStatusEvent
 from offers.models import Offer, Slot
+from portal.demo import DEMO_PASSWORD, seed_demo
 from waitlist.models import WaitlistEntry
 
 BENCH_PATIENTS = 3000

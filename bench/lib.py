@@ -90,12 +90,12 @@ def slot_lock_apply_setting() -> str:
     Returns the lock in use, for the report."""
     if os.environ.get("BENCH_SLOT_LOCK") != OLD_SLOT_LOCK:
         return "slot row only"
-    from offers import services
+    from offers import locks
     from offers.models import Slot
 
     def lock_slot_and_provider(slot_id, *, skip_locked=False):
         return (Slot.objects.select_for_update(skip_locked=skip_locked)
                 .select_related("provider").filter(pk=slot_id).first())
 
-    services._lock_slot = lock_slot_and_provider
+    locks.lock_slot = lock_slot_and_provider
     return OLD_SLOT_LOCK

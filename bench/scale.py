@@ -167,7 +167,7 @@ def _today_board(providers: list[Provider]) -> None:
         messages = Message.objects.bulk_create(
             Message(direction="out", from_number="+15005550006", to_number=o.patient.phone,
                     body="(bench)", kind="offer", status="delivered", patient=o.patient,
-                    offer=o, sent_at=now) for o in offers)
+                    subject=o, sent_at=now) for o in offers)
         MessageStatusEvent.objects.bulk_create(
             MessageStatusEvent(message=m, status="delivered") for m in messages)
 

@@ -266,11 +266,11 @@ def _while_one_slot_is_busy(run: int, slots: int) -> dict:
     def hold_the_busy_slot():
         from django.db import connection, transaction
 
-        from offers import services
+        from offers import locks
 
         try:
             with transaction.atomic():
-                services._lock_slot(busy.pk)
+                locks.lock_slot(busy.pk)
                 locked.set()
                 release.wait(BUSY_SECONDS)
         finally:

@@ -10,7 +10,18 @@ class ClinicConfig(AppConfig):
 
         roles.connect()
         audit.connect()
+        _install_beat_schedule_after_migrate(self)
         _label_admin_date_times()
+
+
+def _install_beat_schedule_after_migrate(app_config) -> None:
+    from django.db.models.signals import post_migrate
+
+    from clinic.lib.beat import install_after_migrate
+
+    # Once per migrate (sender: this app), after every app's migrations ran.
+    post_migrate.connect(install_after_migrate, sender=app_config,
+                         dispatch_uid="clinic.beat_schedule_install")
 
 
 def _label_admin_date_times() -> None:

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "offers",
     "ehr",
     "portal",
+    "fillsim",
 ]
 
 MIDDLEWARE = [
@@ -371,8 +372,24 @@ OFFER_MAX_BATCH_SIZE = 10
 OFFER_TARGET_BATCHES = 3
 # After "Filled by phone", staff may undo it this long; the patients are texted after.
 PHONE_FILL_UNDO_SECONDS = 120
+# The staff page of a patient: other apps' templates link there ({% patient_url %}, clinic).
+PATIENT_PAGE_URL_NAME = "portal:patient"
 # The beat sweep that catches expiries a countdown task missed.
 OFFER_SWEEP_SECONDS = 30
+# The SMS channel's own housekeeping: messages stuck in "sending" fail, lost ones are queued
+# again (messaging.tasks.messages_housekeeping).
+MESSAGES_HOUSEKEEPING_SECONDS = 30
+# Every periodic job, in one place, driven by the settings above. Celery beat's database
+# scheduler (django-celery-beat) installs it when beat starts, and `migrate` installs it too
+# (clinic/lib/beat.py), so the beat_health check finds the sweep before beat first runs
+# and a changed interval takes effect at the next migrate or beat start.
+CELERY_BEAT_SCHEDULE = {
+    "offers: expire due holds and resume waiting slots": {
+        "task": "offers.tasks.offers_sweep", "schedule": float(OFFER_SWEEP_SECONDS)},
+    "messaging: fail stuck messages and queue lost ones again": {
+        "task": "messaging.tasks.messages_housekeeping",
+        "schedule": float(MESSAGES_HOUSEKEEPING_SECONDS)},
+}
 # A YES this long after its hold ended still takes the slot, but only while nobody else
 # holds an offer for it (its batch-mates all ended and no later batch has gone out) and
 # the patient holds no other offer: one more hold's length (docs/how-offers-work.md, "Late YES").

@@ -1,13 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views as accounts_views
 from clinic.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
-    path("accounts/logout/", accounts_views.sign_out, name="logout"),
+    path("accounts/", include("accounts.sign_in_urls")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("twilio/", include("messaging.urls")),

@@ -12,6 +12,7 @@ from simple_history.utils import update_change_reason
 
 from clinic.audit import acting_as
 from clinic.models import AppointmentType, Location, Patient, Provider
+from clinic.services import patient_find_or_create
 from ehr.fhir import (
     MAX_DAYS_AHEAD,
     MAX_SLOT_HOURS,
@@ -192,14 +193,9 @@ def _cancelled_save(*, request: CancelledAppointment, via: str) -> tuple[Slot, b
 
 
 def _patient_match_or_create(*, request: WaitlistRequest, reason: str) -> Patient:
-    # The clinic's own record wins: an existing patient is matched by phone, not changed.
-    patient = Patient.objects.filter(phone=request.phone).first()
-    if patient is None:
-        patient = Patient(phone=request.phone, first_name=request.first_name,
-                          last_name=request.last_name, preferred_language=request.language)
-        patient._change_reason = reason
-        patient.save()
-    return patient
+    return patient_find_or_create(phone=request.phone, first_name=request.first_name,
+                                  last_name=request.last_name,
+                                  preferred_language=request.language, reason=reason)
 
 
 def _provider_match_or_create(ref: ProviderRef) -> Provider:

@@ -35,12 +35,20 @@ class ErrorCodeFilter(admin.SimpleListFilter):
 class MessageAdmin(ReadOnlyAdmin):
     """The message log is evidence: it can be read and searched, never edited or deleted."""
 
-    list_display = ["created_at", "direction", "kind", "patient", "offer", "to_number",
+    list_display = ["created_at", "direction", "kind", "patient", "about", "to_number",
                     "from_number", "status", "error_code", "attempts", "twilio_sid"]
     list_filter = ["direction", "status", "kind", ErrorCodeFilter]
     search_fields = ["twilio_sid", "from_number", "to_number", "patient__last_name"]
     date_hierarchy = "created_at"
-    list_select_related = ["patient", "offer__slot__provider", "offer__patient"]
+    list_select_related = ["patient", "subject_type"]
+
+    @admin.display(description="About", ordering="subject_id")
+    def about(self, obj):
+        # What the sender said the message is about, named without loading it (one query
+        # for the whole list): "offer #12".
+        if obj.subject_type_id is None:
+            return "—"
+        return f"{obj.subject_type.model} #{obj.subject_id}"
 
     def get_readonly_fields(self, request, obj=None):
         return super().get_readonly_fields(request, obj) + ["status_history"]

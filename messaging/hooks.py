@@ -28,7 +28,9 @@ class ReplyAnswer:
 
     template: str
     context: dict = field(default_factory=dict)
-    offer_id: int | None = None
+    # What the reply was about (the handler's own model instance, e.g. an offer): the
+    # inbound message and the answer are logged with it as their subject.
+    subject: object | None = None
 
 
 # The replies the handler answers: everything but what the channel settles itself.

@@ -3,6 +3,8 @@
 `python manage.py dumpdata messaging` exports it for an auditor (see CONTRACT.md).
 """
 
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -45,10 +47,13 @@ class Message(models.Model):
     patient = models.ForeignKey(
         Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
-    # A string reference: messaging is a channel and imports nothing from offers.
-    offer = models.ForeignKey(
-        "offers.Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
-    )
+    # What the message is about, for whoever sent it (the offer engine: an offer). The
+    # channel stores it and hands it back, never interprets it: a generic reference, so
+    # messaging names no model of the apps that use it.
+    subject_type = models.ForeignKey(ContentType, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -57,7 +62,8 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["patient", "created_at"], name="message_patient_time")]
+        indexes = [models.Index(fields=["patient", "created_at"], name="message_patient_time"),
+                   models.Index(fields=["subject_type", "subject_id"], name="message_subject")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(direction__in=["in", "out"]), name="message_direction_valid"

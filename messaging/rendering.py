@@ -7,15 +7,13 @@ from django.template import Context, Engine
 from django.utils import translation
 
 LANGUAGES = ("en", "es")
-TEMPLATE_NAMES = (
-    "offer", "confirmation", "already_filled", "offer_expired", "declined", "offer_closed",
+# The channel's own templates (opt-out, help, unknown numbers, the answers when nobody
+# is registered to answer); the apps that use the channel add theirs at start-up
+# (templates_register: the offer engine's are listed in offers/messages.py).
+TEMPLATE_NAMES = [
     "nothing_to_answer", "unclear_reply", "opt_out", "opt_in", "help", "unknown_number",
-    "offer_closed_off_waitlist", "help_opted_out", "offer_details", "offer_confirm",
-    "thanks_reply", "other_language", "who_we_are", "call_us", "declined_later",
-    "wrong_number",
-    # Bookings that staff approve (offers/approval.py, docs/rules.md).
-    "booking_pending", "booking_pending_next", "next_in_line", "booking_declined",
-)
+    "help_opted_out", "wrong_number",
+]
 # Templates that say where the patient stands (templates/sms/<lang>/_state.txt), from the
 # context's `state`: live (an offer they can still take), pending (their YES awaits the
 # clinic's approval), booked, closed (our last offer ended) or none; with start, provider,
@@ -37,15 +35,22 @@ def _sms_engine() -> Engine:
     return _engine
 
 
-# How many segments a text may cost. The offer must be one: a patient deciding in
-# minutes should get it whole, and it goes to many patients. The others, two.
-SEGMENT_BUDGET = {"offer": 1}
+# How many segments a text may cost: DEFAULT_SEGMENT_BUDGET, unless the template's owner
+# asks for fewer (the offer engine: its offer text in one, offers/messages.py).
+SEGMENT_BUDGET: dict[str, int] = {}
 DEFAULT_SEGMENT_BUDGET = 2
 # What gives way when a text would cost more than its budget: the patient's name, which
 # is shortened to its first word or left out ("Hi, an earlier visit..."); never the
 # facts (clinic, time, provider, hold, how to answer). A name in another script (李小龙)
 # would switch the whole text to UCS-2, 70 characters a segment.
 GIVES_WAY = "first_name"
+
+
+def templates_register(names, *, segment_budget: dict[str, int] | None = None) -> None:
+    """A user of the channel adds its templates (templates/sms/<lang>/<name>.txt), and the
+    segments any of them may cost when not DEFAULT_SEGMENT_BUDGET. Safe to call twice."""
+    TEMPLATE_NAMES.extend(name for name in names if name not in TEMPLATE_NAMES)
+    SEGMENT_BUDGET.update(segment_budget or {})
 
 
 def sms_render(*, template: str, language: str, context: dict | None = None) -> str:

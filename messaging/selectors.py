@@ -1,9 +1,10 @@
-"""Reads about the SMS channel's health, for the portal's dashboard."""
+"""Reads about the SMS channel: its health, for the portal's dashboard, and where given
+messages stand, for the apps that send them (the offer engine asks "has this text left?")."""
 
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from messaging.models import Message
@@ -45,3 +46,25 @@ def send_trouble(*, window: dt.timedelta = RECENT) -> SendTrouble:
     return SendTrouble(failed=counts["failed"], retrying=counts["retrying"],
                        last_error=last_error[:200],
                        last_error_at=latest["updated_at"] if latest else None)
+
+
+def messages_in_flight(messages: QuerySet) -> QuerySet:
+    """Those being handed to the SMS provider this moment: too late to withdraw, not yet
+    out."""
+    return messages.filter(status=Message.Status.SENDING)
+
+
+def messages_handed_over(messages: QuerySet, *, by: dt.datetime | None = None) -> QuerySet:
+    """Those the SMS provider has taken (by `by`, if given): they have left."""
+    handed_over = messages.filter(sent_at__isnull=False)
+    return handed_over if by is None else handed_over.filter(sent_at__lte=by)
+
+
+def messages_leaving(messages: QuerySet) -> QuerySet:
+    """Those being handed over or already handed over: they may reach the patient."""
+    return messages.filter(Q(status=Message.Status.SENDING) | Q(sent_at__isnull=False))
+
+
+def messages_reached_or_may(messages: QuerySet) -> QuerySet:
+    """Those not withdrawn before they left (status other than suppressed)."""
+    return messages.exclude(status=Message.Status.SUPPRESSED)

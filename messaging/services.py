@@ -13,12 +13,12 @@ import logging
 from functools import partial
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.constants import OnConflict
-from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
 from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
 from clinic.models import Patient
 from messaging import hooks
@@ -78,10 +78,10 @@ STUCK_SENDING_AFTER = dt.timedelta(minutes=15)
 
 
 def message_send(*, patient: Patient, template: str, context: dict | None = None,
-                 offer=None) -> Message | None:
+                 subject=None) -> Message | None:
     """Render templates/sms/<patient's language>/<template>.txt with `context` (plus the
     clinic's name and phone), record an outbound Message (status queued, linked to the
-    patient and offer) and hand it to the SMS backend after commit (a Celery task with
+    patient and to `subject`, whatever model instance the sender says it is about) and hand it to the SMS backend after commit (a Celery task with
     retries). Returns None, recording nothing sendable, when the patient has opted out (or
     their number did, before it was theirs) or their number is flagged invalid (except for
     the opt-out confirmation itself).
@@ -109,7 +109,7 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
             kind=template,
             status=Status.QUEUED,
             patient=patient,
-            offer=offer,
+            subject=subject,
         )
         # No "queued" event: the row's own status and created_at record it (first_status).
         # robust: with the broker down the message stays queued (logged, no error for the
@@ -149,28 +149,7 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
     again), unless this is the final attempt: then the message fails for good.
     """
     now = timezone.now()
-    queued = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT,
-                                    status=Status.QUEUED)
-    claimed = allowed = False
-    with transaction.atomic():
-        message = queued.first()
-        if message is not None:
-            # Asked on every attempt, retries included, before the claim: the check may
-            # lock what it guards (an offer), so that cannot end between the check and
-            # the claim (hooks.register_send_check).
-            allowed = hooks.message_may_be_sent(message)
-            if allowed:
-                claimed = queued.update(status=Status.SENDING, attempts=F("attempts") + 1,
-                                        updated_at=now)
-            else:
-                claimed = queued.update(
-                    status=Status.SUPPRESSED, updated_at=now,
-                    error_message="Not sent: no longer wanted when its turn came.")
-                if claimed:
-                    MessageStatusEvent.objects.create(message=message,
-                                                      status=Status.SUPPRESSED, at=now)
-                    message.status = Status.SUPPRESSED
-                    _announce_failure(message, permanent=False, error_code="")
+    claimed, allowed = _message_claim(message_id, now)
     if not claimed:
         # Another worker has it, or it is done: a re-delivered task must not send twice.
         logger.info("Message %s is no longer queued; not sending it again", message_id)
@@ -189,24 +168,10 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
         _message_fail(message, status=Status.SUPPRESSED, permanent=True,
                       error_code="", error_message="Patient opted out or number invalid or wrong")
         return Status.SUPPRESSED
-
     try:
         result = get_backend().send(message)
     except TemporarySendError as exc:
-        if final_attempt:
-            logger.warning("Message %s failed after %s attempts: %s", message.pk,
-                           message.attempts, exc)
-            _message_fail(message, status=Status.FAILED, permanent=False,
-                          error_code=exc.code, error_message=f"Gave up: {exc}")
-            return Status.FAILED
-        with transaction.atomic():
-            Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-                status=Status.QUEUED, error_code=exc.code[:10],
-                error_message=str(exc)[:255], updated_at=timezone.now())
-            MessageStatusEvent.objects.create(message=message, status=Status.QUEUED,
-                                              error_code=exc.code[:10])
-        logger.info("Message %s will be retried: %s", message.pk, exc)
-        raise
+        return _message_send_failed_for_now(message, exc, final_attempt=final_attempt)
     except PermanentSendError as exc:
         logger.warning("Twilio refused message %s for patient %s: error %s", message.pk,
                        patient.pk if patient else None, exc.code)
@@ -215,36 +180,89 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
                           error_message=str(exc), permanent=exc.code in PATIENT_ERRORS)
             _patient_apply_error(patient, exc.code)
         return Status.FAILED
+    _message_handed_over(message, status=result.status, sid=result.sid)
+    return result.status
 
+
+def _message_claim(message_id: int, now: dt.datetime) -> tuple[bool, bool]:
+    """queued -> sending, if the senders' checks allow it (else queued -> suppressed,
+    announced as a failure). Returns (claimed, allowed); not claimed: no longer queued."""
+    queued = Message.objects.filter(pk=message_id, direction=Message.Direction.OUT,
+                                    status=Status.QUEUED)
+    with transaction.atomic():
+        message = queued.first()
+        if message is None:
+            return False, False
+        # Asked on every attempt, retries included, before the claim: the check may lock
+        # what it guards (an offer), so that cannot end between the check and the claim
+        # (hooks.register_send_check).
+        if hooks.message_may_be_sent(message):
+            claimed = queued.update(status=Status.SENDING, attempts=F("attempts") + 1,
+                                    updated_at=now)
+            return bool(claimed), True
+        claimed = queued.update(status=Status.SUPPRESSED, updated_at=now,
+                                error_message="Not sent: no longer wanted when its turn came.")
+        if claimed:
+            MessageStatusEvent.objects.create(message=message, status=Status.SUPPRESSED, at=now)
+            message.status = Status.SUPPRESSED
+            _announce_failure(message, permanent=False, error_code="")
+        return bool(claimed), False
+
+
+def _message_send_failed_for_now(message: Message, exc: TemporarySendError, *,
+                                 final_attempt: bool) -> str:
+    """A temporary error: queued again for the caller's retry (the error is raised on),
+    or, on the final attempt, failed for good."""
+    if final_attempt:
+        logger.warning("Message %s failed after %s attempts: %s", message.pk,
+                       message.attempts, exc)
+        _message_fail(message, status=Status.FAILED, permanent=False,
+                      error_code=exc.code, error_message=f"Gave up: {exc}")
+        return Status.FAILED
+    with transaction.atomic():
+        _move_from_sending(message, status=Status.QUEUED, error_code=exc.code,
+                           error_message=str(exc))
+    logger.info("Message %s will be retried: %s", message.pk, exc)
+    raise exc
+
+
+def _message_handed_over(message: Message, *, status: str, sid: str) -> None:
+    """The backend accepted the message: record it and tell the channel's users."""
     handed_over_at = timezone.now()
     with transaction.atomic():
-        updated = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=result.status, twilio_sid=result.sid, sent_at=handed_over_at,
-            error_code="", error_message="", updated_at=timezone.now())
-        if updated:
-            # Not when a status callback got here first (it found the message by the id in
-            # its URL and moved it on): its history must not go back to "accepted".
-            MessageStatusEvent.objects.create(message=message, status=result.status)
+        # Not when a status callback got here first (it found the message by the id in
+        # its URL and moved it on): its history must not go back to "accepted".
+        _move_from_sending(message, status=status, twilio_sid=sid, sent_at=handed_over_at)
         # Users of the channel time things from here (an offer's hold starts now, not when
         # the offer was made: the text may have waited out a Twilio outage). Robust: the
         # text is out whatever a listener does, and the offer sweep catches a missed one.
         transaction.on_commit(partial(hooks.message_handed_over.send, sender=Message,
                                       message=message, at=handed_over_at), robust=True)
-    logger.info("Message %s handed over (%s)", message.pk, result.status)
-    return result.status
+    logger.info("Message %s handed over (%s)", message.pk, status)
+
+
+def _move_from_sending(message: Message, *, status: str, error_code: str = "",
+                       error_message: str = "", still=None, **fields) -> bool:
+    """The one way out of "sending": a conditional update (only while the row is still
+    sending, and matches `still`), and the status event when it moved. Two workers, or a
+    worker and a status callback, can never both move it. True if this call moved it."""
+    changed = Message.objects.filter(pk=message.pk, status=Status.SENDING, **(still or {})
+                                     ).update(status=status, error_code=error_code[:10],
+                                              error_message=error_message[:255],
+                                              updated_at=timezone.now(), **fields)
+    if changed:
+        MessageStatusEvent.objects.create(message=message, status=status,
+                                          error_code=error_code[:10])
+    return bool(changed)
 
 
 def _message_fail(message: Message, *, status: str, permanent: bool, error_code: str,
                   error_message: str) -> None:
     """sending -> failed/suppressed, and tell the engine after commit."""
     with transaction.atomic():
-        changed = Message.objects.filter(pk=message.pk, status=Status.SENDING).update(
-            status=status, error_code=error_code[:10], error_message=error_message[:255],
-            updated_at=timezone.now())
-        if not changed:
+        if not _move_from_sending(message, status=status, error_code=error_code,
+                                  error_message=error_message):
             return
-        MessageStatusEvent.objects.create(message=message, status=status,
-                                          error_code=error_code[:10])
         message.status, message.error_code = status, error_code[:10]
         _announce_failure(message, permanent=permanent, error_code=error_code)
 
@@ -281,13 +299,9 @@ def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) 
     ).values_list("pk", flat=True))
     for message in Message.objects.filter(pk__in=stuck_ids):
         with transaction.atomic():
-            changed = Message.objects.filter(
-                pk=message.pk, status=Status.SENDING, updated_at__lt=cutoff
-            ).update(status=Status.FAILED, error_code="unknown", updated_at=timezone.now(),
-                     error_message="The sender stopped mid-call; not resent.")
-            if changed:
-                MessageStatusEvent.objects.create(message=message, status=Status.FAILED,
-                                                  error_code="unknown")
+            if _move_from_sending(message, status=Status.FAILED, error_code="unknown",
+                                  error_message="The sender stopped mid-call; not resent.",
+                                  still={"updated_at__lt": cutoff}):
                 message.status = Status.FAILED
                 _announce_failure(message, permanent=False, error_code="unknown")
                 marked += 1
@@ -296,11 +310,12 @@ def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) 
     return marked
 
 
-def messages_withdraw_unsent(*, offer_id: int, kind: str) -> int:
-    """Never send the still-queued messages of this kind about an offer that has ended
-    (e.g. its hold passed while Twilio was down): the patient would be offered something
-    that is gone. Status "suppressed"; returns how many."""
-    unsent = Message.objects.filter(offer_id=offer_id, kind=kind,
+def messages_withdraw_unsent(*, subject, kind: str, reason: str) -> int:
+    """Never send the still-queued messages of this kind about `subject` (an offer that has
+    ended, e.g. its hold passed while Twilio was down: the patient would be offered
+    something that is gone). Status "suppressed", with `reason`; returns how many."""
+    unsent = Message.objects.filter(subject_type=ContentType.objects.get_for_model(subject),
+                                    subject_id=subject.pk, kind=kind,
                                     direction=Message.Direction.OUT, status=Status.QUEUED)
     # Nearly always there are none (the text went out long ago): one plain read, no
     # savepoint. A message that turns queued after this read was being sent at the time,
@@ -310,7 +325,7 @@ def messages_withdraw_unsent(*, offer_id: int, kind: str) -> int:
     with transaction.atomic():
         ids = list(unsent.select_for_update().values_list("pk", flat=True))
         Message.objects.filter(pk__in=ids).update(
-            status=Status.SUPPRESSED, error_message="Offer ended before it could be sent.",
+            status=Status.SUPPRESSED, error_message=reason[:255],
             updated_at=timezone.now())
         MessageStatusEvent.objects.bulk_create(
             MessageStatusEvent(message_id=pk, status=Status.SUPPRESSED) for pk in ids)
@@ -401,8 +416,7 @@ def patient_opt_out(*, patient: Patient, reason: str) -> bool:
             patient.sms_opted_out_at = locked.sms_opted_out_at
             return False
         locked.sms_opted_out_at = timezone.now()
-        locked._change_reason = reason
-        locked.save(update_fields=["sms_opted_out_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["sms_opted_out_at", "updated_at"])
         patient.sms_opted_out_at = locked.sms_opted_out_at
         transaction.on_commit(partial(hooks.patient_opted_out.send, sender=Patient,
                                       patient=locked))
@@ -417,8 +431,7 @@ def patient_opt_in(*, patient: Patient, reason: str) -> bool:
         if locked.sms_opted_out_at is None:
             return False
         locked.sms_opted_out_at = None
-        locked._change_reason = reason
-        locked.save(update_fields=["sms_opted_out_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["sms_opted_out_at", "updated_at"])
         patient.sms_opted_out_at = None
         transaction.on_commit(partial(hooks.patient_opted_in.send, sender=Patient,
                                       patient=locked), robust=True)
@@ -466,8 +479,7 @@ def patient_flag_invalid_phone(*, patient: Patient, reason: str) -> bool:
         if locked.phone_invalid_at is not None:
             return False
         locked.phone_invalid_at = timezone.now()
-        locked._change_reason = reason
-        locked.save(update_fields=["phone_invalid_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["phone_invalid_at", "updated_at"])
         patient.phone_invalid_at = locked.phone_invalid_at
     logger.info("Patient %s: phone number flagged invalid", patient.pk)
     return True
@@ -484,8 +496,7 @@ def patient_flag_wrong_number(*, patient: Patient, reason: str) -> bool:
             patient.phone_wrong_at = locked.phone_wrong_at
             return False
         locked.phone_wrong_at = timezone.now()
-        locked._change_reason = reason
-        locked.save(update_fields=["phone_wrong_at", "updated_at"])
+        save_with_reason(locked, reason, update_fields=["phone_wrong_at", "updated_at"])
         patient.phone_wrong_at = locked.phone_wrong_at
         transaction.on_commit(partial(hooks.patient_wrong_number.send, sender=Patient,
                                       patient=locked))
@@ -525,9 +536,9 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
         answer = _inbound_answer(patient=patient, intent=intent, inbound=inbound)
         if answer is None:
             return ""
-        if answer.offer_id and inbound.offer_id is None:
-            inbound.offer_id = answer.offer_id
-            inbound.save(update_fields=["offer", "updated_at"])
+        if answer.subject is not None and inbound.subject_id is None:
+            inbound.subject = answer.subject
+            inbound.save(update_fields=["subject_type", "subject_id", "updated_at"])
         language = patient.preferred_language if patient else "en"
         text = sms_render(template=answer.template, language=language,
                           context=answer.context)
@@ -536,7 +547,7 @@ def inbound_handle(*, from_number: str, to_number: str, body: str, sid: str) -> 
         Message.objects.create(
             direction=Message.Direction.OUT, from_number=ours[:20],
             to_number=sender[:20], body=text, kind=answer.template, status=reply_status,
-            patient=patient, offer_id=answer.offer_id, sent_at=timezone.now(),
+            patient=patient, subject=answer.subject, sent_at=timezone.now(),
         )
     return text
 
@@ -546,25 +557,28 @@ def _insert_unless_known(message: Message) -> bool:
 
     The unique SID decides: of two deliveries racing each other, one insert wins and the
     other waits for it, then inserts nothing. One statement, `INSERT ... ON CONFLICT DO
-    NOTHING RETURNING id` (PostgreSQL; `INSERT OR IGNORE ... RETURNING` on SQLite),
-    instead of a savepoint around a plain insert (three round trips). Django's own
-    insert query writes it, so defaults and auto_now fields behave as in save();
+    NOTHING RETURNING id` (PostgreSQL, and SQLite since 3.35), instead of a savepoint
+    around a plain insert (three round trips). Each field's own pre_save and database
+    conversion give the values, so defaults and auto_now behave as in save();
     bulk_create(ignore_conflicts=True) would not return the new id.
     """
-    query = InsertQuery(Message, on_conflict=OnConflict.IGNORE)
-    query.insert_values([f for f in Message._meta.concrete_fields if not f.primary_key],
-                        [message])
-    compiler = query.get_compiler(using=router.db_for_write(Message))
-    compiler.returning_fields = [Message._meta.pk]
-    [(sql, params)] = compiler.as_sql()
-    with connections[compiler.using].cursor() as cursor:
-        cursor.execute(sql, params)
+    using = router.db_for_write(Message)
+    connection = connections[using]
+    fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names go into the text; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING {}".format(  # noqa: S608
+        quote(Message._meta.db_table), ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)), quote(Message._meta.pk.column))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
         return False
     message.pk = row[0]
     message._state.adding = False
-    message._state.db = compiler.using
+    message._state.db = using
     return True
 
 

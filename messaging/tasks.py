@@ -28,6 +28,13 @@ def message_deliver(self, message_id: int) -> str:
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
-@shared_task
-def messages_reconcile_stuck() -> int:
-    return services.messages_reconcile_stuck()
+@shared_task(acks_late=True)
+def messages_housekeeping() -> dict:
+    """Every MESSAGES_HOUSEKEEPING_SECONDS (settings.CELERY_BEAT_SCHEDULE): messages whose
+    worker died mid-send fail (never resent; users of the channel hear it and move on),
+    and messages whose delivery task was never queued (broker down) are queued again."""
+    result = {"messages_stuck": services.messages_reconcile_stuck(),
+              "messages_requeued": services.messages_requeue_lost()}
+    if any(result.values()):
+        logger.info("message housekeeping: %s", result)
+    return result

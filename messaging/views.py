@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from clinic.audit import acting_as, actor_patient_sms
 from messaging.forms import (
     InboundSmsForm,
     StatusCallbackForm,
@@ -49,8 +50,10 @@ def inbound_sms(request):
         return HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
                                       content_type="text/plain")
     data = form.cleaned_data
-    reply = inbound_handle(from_number=data["From"], to_number=data["To"],
-                           body=data["Body"], sid=data["MessageSid"])
+    # Everything this text changes is the patient's doing, by SMS (the audit trail).
+    with acting_as(actor_patient_sms(data["From"])):
+        reply = inbound_handle(from_number=data["From"], to_number=data["To"],
+                               body=data["Body"], sid=data["MessageSid"])
     twiml = MessagingResponse()
     if reply:
         twiml.message(reply)

@@ -26,6 +26,15 @@ class OffersConfig(AppConfig):
         clinic_signals.patient_textable_again.connect(replies.on_patient_opted_in,
                                                       dispatch_uid="offers-textable-again")
 
+        from django.db.models.signals import post_delete
+
+        from offers import messages
+        from offers.models import Offer
+
+        messages.templates_register()
+        post_delete.connect(messages.on_offer_deleted, sender=Offer,
+                            dispatch_uid="offers-unlink-messages")
+
         from offers import waitlist_events
         from waitlist import signals as waitlist_signals
 

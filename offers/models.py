@@ -1,6 +1,7 @@
 """Open slots freed by cancellations, and the offers that fill them."""
 
 from django.conf import settings
+from django.contrib.contenttypes.fields import GenericRelation
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -115,6 +116,16 @@ class Slot(models.Model):
 WRONG_NUMBER = "Wrong number"
 
 
+class KeptMessages(GenericRelation):
+    """The texts about an object (messaging's generic subject), which outlive it: the
+    message log is evidence, so deleting an offer leaves its messages, only unlinked
+    (offers.apps: a post_delete), as the old foreign key's SET_NULL did. Django's own
+    GenericRelation would delete them with it."""
+
+    def bulk_related_objects(self, objs, using="default"):
+        return []
+
+
 class Offer(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting to send"  # created; the SMS is not out yet
@@ -148,6 +159,9 @@ class Offer(models.Model):
     reserved_at = models.DateTimeField(null=True, blank=True)
     next_in_line_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Its texts: `offer.messages`, and `Message.objects.filter(offer__slot=...)`.
+    messages = KeptMessages("messaging.Message", content_type_field="subject_type",
+                            object_id_field="subject_id", related_query_name="offer")
 
     history = HistoricalRecords()
 

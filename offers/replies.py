@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from messaging.hooks import ReplyAnswer
 from offers import services
+from offers.messages import OFFER_KIND, offer_id_of
 from offers.models import Offer, Slot
 from offers.rules import local_start
 from offers.selectors import patient_offer_to_answer
@@ -143,7 +144,7 @@ def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer | None:
     if intent == "ask_who":
         context["address"] = _address(offer)
     return ReplyAnswer(template=ANSWERS.get(intent, "unclear_reply"), context=context,
-                       offer_id=offer.pk if offer is not None else None)
+                       subject=offer)
 
 
 def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None) -> ReplyAnswer:
@@ -160,28 +161,31 @@ def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None
         # nothing open; "you stay on our waitlist" only while they are on it).
         context = patient_standing(patient=patient, offer=offer).context()
     return ReplyAnswer(template=template or TEMPLATES[result.outcome], context=context,
-                       offer_id=offer.pk if offer is not None else None)
+                       subject=offer)
 
 
 def on_message_handed_over(sender, *, message, at=None, **kwargs) -> None:
     """An offer's text left for the patient: its hold starts now, not when it was made.
     If the offer ended while the text was in flight, the patient is told now."""
-    if message.offer_id and message.kind == "offer":
-        if not services.offer_start_hold(offer_id=message.offer_id, at=at):
-            services.offer_text_left_after_end(offer_id=message.offer_id)
+    offer_id = offer_id_of(message)
+    if offer_id and message.kind == OFFER_KIND:
+        if not services.offer_start_hold(offer_id=offer_id, at=at):
+            services.offer_text_left_after_end(offer_id=offer_id)
 
 
 def may_send(*, message) -> bool:
     """messaging's send check: an offer's text leaves (first try or retry) only while its
     offer is live and texting hours are open; other messages always may."""
-    if message.offer_id and message.kind == "offer":
-        return services.offer_text_may_leave(offer_id=message.offer_id)
+    offer_id = offer_id_of(message)
+    if offer_id and message.kind == OFFER_KIND:
+        return services.offer_text_may_leave(offer_id=offer_id)
     return True
 
 
 def on_message_failed(sender, *, message, permanent=True, error_code="", **kwargs) -> None:
     """An offer whose SMS will never arrive fails, so its slot moves on at once."""
-    if message.offer_id and message.kind == "offer":
+    offer_id = offer_id_of(message)
+    if offer_id and message.kind == OFFER_KIND:
         if message.status == "suppressed" and not permanent:
             # Withdrawn by our send check (may_send) when its turn came.
             reason = ("Offer text not sent: texting hours had ended, or the slot was too "
@@ -190,7 +194,7 @@ def on_message_failed(sender, *, message, permanent=True, error_code="", **kwarg
             reason = f"Offer text not sent: {message.error_message or 'patient not textable'}"
         else:
             reason = f"Offer SMS not delivered ({error_code or 'no code'})"
-        services.offer_fail(offer_id=message.offer_id, reason=reason)
+        services.offer_fail(offer_id=offer_id, reason=reason)
 
 
 def on_patient_opted_out(sender, *, patient, **kwargs) -> None:

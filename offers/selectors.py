@@ -6,7 +6,9 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from messaging.models import Message
+from messaging.selectors import messages_handed_over
+from offers import rules
+from offers.messages import offer_texts
 from offers.models import Offer, Slot
 from waitlist.models import WaitlistEntry
 from waitlist.ranking import ranked
@@ -112,8 +114,7 @@ def slots_to_look_at_for(*, patient_ids: list[int], reopen: bool = False,
 
 
 def _handed_over_texts(at: dt.datetime) -> QuerySet:
-    return Message.objects.filter(offer_id=OuterRef("pk"), kind="offer",
-                                  direction=Message.Direction.OUT, sent_at__lte=at)
+    return messages_handed_over(offer_texts(OuterRef("pk")), by=at)
 
 
 def patient_offer_to_answer(*, patient_id: int, at: dt.datetime | None = None) -> Offer | None:
@@ -135,3 +136,18 @@ def patient_offer_to_answer(*, patient_id: int, at: dt.datetime | None = None) -
         .order_by("-id")
         .first()
     )
+
+
+def sms_hours_open(at: dt.datetime | None = None, *, slot: Slot | None = None) -> bool:
+    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time). For a
+    slot: its clinic rule's texting hours, in its location's time zone (offers/rules.py)."""
+    if slot is not None:
+        return rules.texting_hours_open(slot=slot, at=at or timezone.now())
+    start, end = settings.SMS_SEND_HOURS
+    local = timezone.localtime(at or timezone.now()).time()
+    return start <= local and (end is None or local < end)
+
+
+def slot_booking_pending(*, slot: Slot) -> bool:
+    """A booking of this slot awaits staff approval (offers/approval.py)."""
+    return slot.offers.filter(status=Offer.Status.RESERVED).exists()

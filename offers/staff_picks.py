@@ -8,8 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.audit import save_with_reason
+from offers import locks
+from offers.engine import _offer_to, _too_late_to_offer, refuse_while_pending
 from offers.models import Offer, Slot
-from offers.selectors import slot_candidates
+from offers.selectors import slot_candidates, sms_hours_open
 
 # How many of the ranked candidates Today shows for a slot waiting for staff picks.
 RANKED_LIST_LENGTH = 10
@@ -25,27 +28,25 @@ def slot_ranked_candidates(*, slot: Slot, limit: int = RANKED_LIST_LENGTH) -> li
 def slot_offer_picked(*, slot: Slot, entry_ids: list[int], by) -> list[Offer]:
     """Staff chose these entries: each is texted an offer now, in one batch (those no
     longer free or fitting are skipped). Audited as the staff member's."""
-    from offers import approval, services
-
-    slot = services._lock_slot(slot.pk)
+    slot = locks.lock_slot(slot.pk)
     if slot.status != Slot.Status.OFFERING:
         raise ValidationError(f"This slot is {slot.get_status_display().lower()}.")
-    approval.refuse_while_pending(slot=slot)
+    refuse_while_pending(slot=slot)
     if not entry_ids:
         raise ValidationError("Tick at least one patient to text.")
     now = timezone.now()
-    if services._too_late_to_offer(slot, now):
+    if _too_late_to_offer(slot, now):
         raise ValidationError("The slot starts too soon to offer it by SMS; call instead.")
-    if not services.sms_hours_open(now, slot=slot):
+    if not sms_hours_open(now, slot=slot):
         raise ValidationError("Offers are only texted during texting hours.")
     chosen = list(slot_candidates(slot=slot, at=now).filter(pk__in=entry_ids))
     batch = slot.current_batch + 1
     offers = [offer for entry in chosen
-              if (offer := services._offer_to(slot, entry, batch=batch, at=now)) is not None]
+              if (offer := _offer_to(slot, entry, batch=batch, at=now)) is not None]
     if not offers:
         raise ValidationError("None of those patients can be offered this slot now "
                               "(they hold another offer, or no longer fit).")
     slot.current_batch = batch
     slot.waiting_for = Slot.WaitingFor.NOTHING
-    services._save(slot, f"Staff picked {len(offers)} patients for batch {batch}", by)
+    save_with_reason(slot, f"Staff picked {len(offers)} patients for batch {batch}", by)
     return offers

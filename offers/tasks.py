@@ -3,8 +3,8 @@
 acks_late (with the settings' reject-on-worker-lost) means a worker that dies mid-task
 leaves the message to be delivered again; each service runs in one transaction, so a
 half-done run left nothing behind and a repeated run finds the work done.
-The beat schedule (the sweep every OFFER_SWEEP_SECONDS) is installed by the migration
-offers/migrations/0002_expiry_sweep_schedule.py.
+The beat schedule (the sweep every OFFER_SWEEP_SECONDS) is declared in settings
+(CELERY_BEAT_SCHEDULE) with every other periodic job.
 """
 
 import logging
@@ -12,7 +12,6 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
-from messaging.services import messages_reconcile_stuck, messages_requeue_lost
 from offers import services
 
 log = logging.getLogger(__name__)
@@ -56,11 +55,6 @@ def offers_sweep() -> dict:
         "unsent_failed": services.offers_give_up_unsent(),
         "batches": services.slots_resume(),
         "phone_fills_announced": services.slots_phone_fill_announce_due(),
-        # The SMS channel's own reconciliation: messages whose worker died mid-send fail
-        # (never resent; their offers move on), and messages whose task was never queued
-        # (broker down) are queued again.
-        "messages_stuck": messages_reconcile_stuck(),
-        "messages_requeued": messages_requeue_lost(),
     }
     if any(result.values()):
         log.info("offer sweep: %s", result)

@@ -12,13 +12,13 @@ from django.db.models import Case, IntegerField, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from clinic import roles
-from clinic.audit import audit_trail_for_patient
 from clinic.models import Patient
 from messaging.models import Message
 from offers.models import WRONG_NUMBER, Offer, Slot
 from offers.rules import local_start
 from offers.services import phone_fill_undo_until, sms_hours_open
 from offers.staff_picks import slot_ranked_candidates
+from portal.audit import audit_trail_for_patient
 
 TODAY_PAGE_SIZE = 12
 

@@ -4,6 +4,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from clinic.lib.phones import InvalidPhoneNumber, phone_to_e164
 from clinic.models import AppointmentType, Patient, Provider
+from clinic.services import patient_find_or_create
 from waitlist.models import WaitlistEntry
 from waitlist.selectors import names_match
 
@@ -178,14 +179,9 @@ class NewEntryForm(EntryForm):
 
     def patient(self) -> Patient:
         data = self.cleaned_data
-        patient = Patient.objects.filter(phone=data["phone"]).first()
-        if patient is None:
-            patient = Patient(first_name=data["first_name"], last_name=data["last_name"],
-                              phone=data["phone"],
-                              preferred_language=data["preferred_language"])
-            patient._change_reason = "Added from the staff portal"
-            patient.save()
-        return patient
+        return patient_find_or_create(
+            phone=data["phone"], first_name=data["first_name"], last_name=data["last_name"],
+            preferred_language=data["preferred_language"], reason="Added from the staff portal")
 
 
 class RemoveForm(forms.Form):

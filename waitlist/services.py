@@ -10,8 +10,8 @@ from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from simple_history.utils import update_change_reason
 
+from clinic.audit import save_with_reason
 from clinic.models import AppointmentType, Location, Patient, Provider
 from waitlist import signals
 from waitlist.models import WaitlistEntry
@@ -117,8 +117,7 @@ def entry_add(
         ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value,
     )
     entry.full_clean(exclude=["patient", "added_by"])
-    entry._change_reason = reason.strip() or "Added to the waitlist"
-    entry.save()
+    save_with_reason(entry, reason.strip() or "Added to the waitlist")
     if providers and not any_provider:
         entry.providers.set(providers)
     _announce_waiting(entry, created=True)
@@ -149,8 +148,7 @@ def entry_update(*, entry: WaitlistEntry, by=None, reason: str = "", **changes) 
         any_provider=entry.any_provider,
         providers=list(providers) if providers is not None else list(entry.providers.all()),
         for_name=entry.for_name, exclude_pk=entry.pk)
-    entry._change_reason = reason or "Updated"
-    entry.save()
+    save_with_reason(entry, reason or "Updated")
     if providers is not None:
         entry.providers.set(providers)
     _announce_waiting(entry, created=False)
@@ -173,8 +171,8 @@ def entry_remove(*, entry: WaitlistEntry, by=None, reason: str = "") -> Waitlist
         raise ValidationError("This patient was booked into a slot, so they are no longer "
                               "on the waitlist.")
     entry.status = WaitlistEntry.Status.REMOVED
-    entry.save(update_fields=["status", "updated_at"])
-    update_change_reason(entry, reason or "Removed from the waitlist")
+    save_with_reason(entry, reason or "Removed from the waitlist",
+                     update_fields=["status", "updated_at"])
     # robust: the removal is committed whatever a listener does; an offer left live by a
     # failed listener still ends at its hold, and a YES to it is refused.
     transaction.on_commit(partial(signals.entry_removed.send, sender=WaitlistEntry,

@@ -108,13 +108,13 @@ def test_report_shows_a_providers_eight_slots_and_the_one_busy_slot():
 
 def test_the_old_slot_lock_is_used_only_when_the_comparison_asks_for_it(monkeypatch):
     from bench.lib import OLD_SLOT_LOCK, slot_lock_apply_setting
-    from offers import services
+    from offers import locks
 
     monkeypatch.delenv("BENCH_SLOT_LOCK", raising=False)
-    original = services._lock_slot
+    original = locks.lock_slot
     assert slot_lock_apply_setting() == "slot row only"
-    assert services._lock_slot is original
-    monkeypatch.setattr(services, "_lock_slot", original)  # restored after the test
+    assert locks.lock_slot is original
+    monkeypatch.setattr(locks, "lock_slot", original)  # restored after the test
     monkeypatch.setenv("BENCH_SLOT_LOCK", OLD_SLOT_LOCK)
     assert slot_lock_apply_setting() == OLD_SLOT_LOCK
-    assert services._lock_slot is not original
+    assert locks.lock_slot is not original

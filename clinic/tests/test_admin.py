@@ -5,9 +5,9 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.demo import seed_demo
 from clinic.models import Patient
 from messaging.models import Message
+from portal.demo import seed_demo
 
 pytestmark = pytest.mark.django_db
 

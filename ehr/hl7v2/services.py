@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from clinic.audit import acting_as
+from clinic.audit import acting_as, save_with_reason
 from clinic.models import AppointmentType, Patient, Provider
 from ehr import services as ehr_services
 from ehr.fhir import CancelledAppointment, FhirError, ProviderRef
@@ -352,9 +352,8 @@ def _adt_update(message, header: Header) -> str:
         changes.append("language")
     if not changes:
         return f"patient {patient.pk}: nothing changed"
-    patient._change_reason = ehr_services.audit_reason(
-        f"{' and '.join(changes).capitalize()} updated", f"HL7 {header.message_type}")
-    patient.save()
+    save_with_reason(patient, ehr_services.audit_reason(
+        f"{' and '.join(changes).capitalize()} updated", f"HL7 {header.message_type}"))
     return f"patient {patient.pk}: {' and '.join(changes)} updated"
 
 

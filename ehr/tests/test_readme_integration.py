@@ -14,10 +14,10 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from clinic.demo import seed_demo
 from ehr.hl7v2.mllp import ListenerThread
 from ehr.models import Hl7Message, SmartToken
 from offers.models import Slot
+from portal.demo import seed_demo
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 README = (BASE_DIR / "README.md").read_text()

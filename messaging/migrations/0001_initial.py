@@ -11,7 +11,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('clinic', '0001_initial'),
-        ('offers', '0001_initial'),
     ]
 
     operations = [
@@ -33,7 +32,10 @@ class Migration(migrations.Migration):
                 ('sent_at', models.DateTimeField(blank=True, null=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('body_purged_at', models.DateTimeField(blank=True, null=True)),
-                ('offer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='offers.offer')),
+                # Was a foreign key to offers.Offer; a plain column now, so that messaging's
+                # migrations depend on no app above it. 0004-0005 and offers' 0006 move it
+                # to the generic subject and drop it (an existing database keeps its data).
+                ('offer_id', models.BigIntegerField(blank=True, null=True, db_index=True)),
                 ('patient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='messages', to='clinic.patient')),
             ],
             options={

@@ -43,7 +43,8 @@ def test_old_bodies_are_blanked_and_the_audit_facts_kept():
     assert after["body"] == ""
     assert after["body_purged_at"] is not None
     for fact in ("direction", "from_number", "to_number", "kind", "twilio_sid", "status",
-                 "patient_id", "offer_id", "created_at", "sent_at", "error_code"):
+                 "patient_id", "subject_type_id", "subject_id", "created_at", "sent_at",
+                 "error_code"):
         assert after[fact] == before[fact], fact
     assert old.status_events.count() == 1
 

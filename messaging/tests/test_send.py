@@ -18,7 +18,7 @@ def test_offer_is_recorded_before_anything_is_sent(console_sms):
     patient = PatientFactory(first_name="Ana")
     offer = OfferFactory(entry__patient=patient)
 
-    message = message_send(patient=patient, template="offer", offer=offer, context={
+    message = message_send(patient=patient, template="offer", subject=offer, context={
         "first_name": "Ana", "start": START, "provider": "Dr. Maya Patel", "hold_minutes": 7})
 
     message.refresh_from_db()
@@ -26,7 +26,7 @@ def test_offer_is_recorded_before_anything_is_sent(console_sms):
     assert message.direction == "out"
     assert message.to_number == patient.phone
     assert message.from_number == "+13125550100"
-    assert message.offer == offer
+    assert message.subject == offer
     assert message.patient == patient
     assert message.kind == "offer"
     assert message.body == (

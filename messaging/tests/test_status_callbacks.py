@@ -22,7 +22,7 @@ def sent_offer(fake_twilio, django_capture_on_commit_callbacks):
     patient = PatientFactory()
     offer = OfferFactory(entry__patient=patient)
     with django_capture_on_commit_callbacks(execute=True):
-        message = message_send(patient=patient, template="declined", offer=offer)
+        message = message_send(patient=patient, template="declined", subject=offer)
     message.refresh_from_db()
     assert message.status == Message.Status.ACCEPTED
     return message
@@ -69,7 +69,7 @@ def test_undelivered_offer_message_fails_and_tells_the_engine_once(
     assert sent_offer.status == Message.Status.UNDELIVERED
     assert sent_offer.error_code == "30003"
     [failure] = signals_received["failed"]
-    assert failure["message"].offer_id == sent_offer.offer_id
+    assert failure["message"].subject_id == sent_offer.subject_id
     assert failure["error_code"] == "30003"
     assert failure["permanent"] is False
     assert sent_offer.status_events.filter(error_code="30003").count() == 2
@@ -154,7 +154,7 @@ def test_failed_callback_before_the_sid_is_saved_still_fails_the_message(
     offer = OfferFactory(entry__patient=patient)
 
     with django_capture_on_commit_callbacks(execute=True):
-        message = message_send(patient=patient, template="declined", offer=offer)
+        message = message_send(patient=patient, template="declined", subject=offer)
 
     [response] = posted
     assert response.status_code == 204

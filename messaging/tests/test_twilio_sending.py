@@ -106,7 +106,7 @@ def test_retries_exhausted_fail_the_message_and_tell_the_engine(
     patient = PatientFactory()
     offer = OfferFactory(entry__patient=patient)
 
-    message = send(patient, offer=offer)
+    message = send(patient, subject=offer)
 
     assert len(fake_twilio.requests) == MAX_SEND_RETRIES + 1
     assert retry_countdowns == [retry_countdown(n) for n in range(MAX_SEND_RETRIES)]
@@ -114,7 +114,7 @@ def test_retries_exhausted_fail_the_message_and_tell_the_engine(
     assert message.status == Message.Status.FAILED
     [failure] = signals_received["failed"]
     assert failure["message"].pk == message.pk
-    assert failure["message"].offer_id == offer.pk
+    assert failure["message"].subject_id == offer.pk
     assert failure["permanent"] is False
     patient.refresh_from_db()
     assert patient.can_receive_sms

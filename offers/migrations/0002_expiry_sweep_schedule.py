@@ -1,26 +1,9 @@
-"""Install the beat sweep that catches offer holds a countdown task missed: exactly one
-periodic task, every 30 seconds (settings.OFFER_SWEEP_SECONDS), whatever runs migrate."""
+"""Once installed the beat sweep. The schedule is now declared in settings
+(CELERY_BEAT_SCHEDULE, driven by OFFER_SWEEP_SECONDS) and installed after every migrate
+by clinic/lib/beat.py, so a changed interval is no longer ignored; this migration stays,
+doing nothing, for the databases that applied it."""
 
 from django.db import migrations
-
-TASK_NAME = "offers: expire due holds and resume waiting slots"
-
-
-def install(apps, schema_editor):
-    from django.conf import settings
-
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every = getattr(settings, "OFFER_SWEEP_SECONDS", 30)
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period="seconds")
-    PeriodicTask.objects.update_or_create(
-        name=TASK_NAME,
-        defaults={"task": "offers.tasks.offers_sweep", "interval": schedule, "enabled": True},
-    )
-
-
-def uninstall(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=TASK_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -29,4 +12,4 @@ class Migration(migrations.Migration):
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(install, uninstall)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -101,7 +101,7 @@ def test_an_undo_gives_back_only_the_offers_of_patients_not_offered_another_slot
     assert best.status == Offer.Status.SUPERSEDED
     assert [o.patient_id for o in live(scan_slot)] == [best.patient_id]
     assert list(Message.objects.filter(kind__startswith="offer_closed")
-                .values_list("offer_id", flat=True)) == [best.pk]
+                .values_list("subject_id", flat=True)) == [best.pk]
 
 
 def test_an_undo_does_not_give_back_an_older_offer_once_a_newer_one_has_ended(
@@ -250,7 +250,7 @@ def test_a_question_is_answered_about_the_offer_the_patient_saw_not_one_still_qu
     assert timezone.localtime(first.start).strftime("%-I:%M") in answer
     assert "no longer available" in answer
     assert timezone.localtime(second.start).strftime("%-I:%M") not in answer
-    assert Message.objects.filter(direction="in", patient=entry.patient).get().offer_id == (
+    assert Message.objects.filter(direction="in", patient=entry.patient).get().subject_id == (
         seen.pk)
 
 
@@ -271,7 +271,7 @@ def test_a_question_that_arrived_before_the_offer_text_left_is_not_answered_abou
 
     # Not "To book ... reply YES within 7 min": they had no offer when they asked.
     assert answer.context["state"] == "none"
-    assert answer.offer_id is None
+    assert answer.subject is None
 
 
 def test_a_slot_closed_for_want_of_a_textable_patient_offers_again_when_staff_correct_the_phone(  # noqa: E501

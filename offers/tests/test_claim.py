@@ -29,7 +29,7 @@ def test_first_yes_books_the_slot_and_gets_a_confirmation(offered, commit):
     with commit():
         answer = handle_reply(patient=winner.patient, intent="yes")
     assert answer.template == "confirmation"
-    assert answer.offer_id == winner.pk
+    assert answer.subject == winner
     assert answer.context == {"first_name": winner.patient.first_name, "start": slot.start,
                               "provider": "Dr. Maya Patel"}
     slot.refresh_from_db()
@@ -94,7 +94,7 @@ def test_yes_from_a_waitlisted_patient_who_was_not_offered_changes_nothing(offer
     with commit():
         answer = handle_reply(patient=entries[4].patient, intent="yes")
     assert answer.template == "nothing_to_answer"
-    assert answer.offer_id is None
+    assert answer.subject is None
     slot.refresh_from_db()
     assert slot.status == Slot.Status.OFFERING
 

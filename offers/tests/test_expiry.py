@@ -74,11 +74,8 @@ def test_the_migration_installs_one_30_second_sweep():
 
 
 def test_installing_the_sweep_again_keeps_exactly_one():
-    from importlib import import_module
+    from clinic.lib.beat import beat_schedule_install
 
-    from django.apps import apps
-
-    migration = import_module("offers.migrations.0002_expiry_sweep_schedule")
-    migration.install(apps, None)
-    migration.install(apps, None)
+    beat_schedule_install()
+    beat_schedule_install()
     assert PeriodicTask.objects.filter(task="offers.tasks.offers_sweep").count() == 1

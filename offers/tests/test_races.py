@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clinic.tests.concurrency import run_together
-from offers import services
+from offers import locks, services
 from offers.models import Offer, Slot
 from offers.replies import handle_reply
 from offers.tests.conftest import live, open_slot, pass_hold, slot_start, waitlist
@@ -179,7 +179,7 @@ def test_while_one_slot_is_busy_the_sweep_still_expires_its_providers_other_slot
 
     def a_long_claim_on_the_busy_slot():
         with transaction.atomic():
-            services._lock_slot(busy.pk)  # the lock every event on a slot takes first
+            locks.lock_slot(busy.pk)  # the lock every event on a slot takes first
             locked.set()
             release.wait(30)
 

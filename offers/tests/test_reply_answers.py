@@ -67,7 +67,7 @@ def test_a_question_about_the_offer_is_answered_with_its_day_time_provider_and_m
     assert offer.history.count() == history
     asked = Message.objects.filter(direction="in", patient=patient)
     assert {m.kind for m in asked} == {"ask_when"}
-    assert {m.offer_id for m in asked} == {offer.pk}
+    assert {m.subject_id for m in asked} == {offer.pk}
 
 
 def test_a_spanish_patient_asking_a_que_hora_hears_the_offer_in_spanish(day):

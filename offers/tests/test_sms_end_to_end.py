@@ -62,7 +62,7 @@ def test_cancellation_to_booking_over_sms(client, fake_twilio):
     logged = Message.objects.filter(kind="offer", direction="out")
     assert logged.count() == 3
     assert all(m.status == Message.Status.ACCEPTED and m.twilio_sid for m in logged)
-    assert {m.offer_id for m in logged} == {offer.pk for offer in offers}
+    assert {m.subject_id for m in logged} == {offer.pk for offer in offers}
 
     # Ben says yes first: booked, and told so in the TwiML answer.
     ana, ben, chloe = patients

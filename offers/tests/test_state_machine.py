@@ -43,7 +43,7 @@ from messaging.models import Message, MessageStatusEvent
 from messaging.services import inbound_handle, message_deliver
 from messaging.tasks import message_deliver as message_deliver_task
 from messaging.tests.twilio_fakes import faked_twilio, twilio_error
-from offers import services
+from offers import phone_fill, services
 from offers.models import Offer, Slot
 from offers.selectors import slot_busy_fitting_entries, slot_candidates, slot_fitting_entries
 from offers.tests.conftest import pass_hold
@@ -287,7 +287,7 @@ class BusyDay(RuleBasedStateMachine):
 
     def send(self, data, outcome, messages):
         queued = list(messages.filter(direction="out").order_by("pk")
-                      .values_list("pk", "offer_id", "kind"))
+                      .values_list("pk", "subject_id", "kind"))
         if not queued:
             return
         message_id, offer_id, kind = data.draw(st.sampled_from(queued))
@@ -400,7 +400,7 @@ class BusyDay(RuleBasedStateMachine):
         slot.refresh_from_db()
         # Everyone it concerned has heard what is true now, once, unless no text may
         # reach them any more.
-        for offer in services._phone_fill_offers(slot):
+        for offer in phone_fill._phone_fill_offers(slot):
             reached = offer.messages.filter(kind="offer", sent_at__isnull=False).exists()
             told = offer.messages.filter(direction="out", created_at__gte=slot.closed_at
                                          ).exclude(kind="offer").exists()
@@ -482,7 +482,7 @@ class BusyDay(RuleBasedStateMachine):
         # came while the offer was live: before the first history row that ended it.
         attempts = (MessageStatusEvent.objects.filter(
             pk__gt=self.last_event_checked, status=Message.Status.SENDING,
-            message__kind="offer").values_list("pk", "at", "message__offer_id"))
+            message__kind="offer").values_list("pk", "at", "message__subject_id"))
         for pk, at, offer_id in attempts:
             ended = (Offer.history.filter(id=offer_id).exclude(status__in=LIVE)
                      .order_by("history_date").values_list("history_date", flat=True).first())

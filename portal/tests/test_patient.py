@@ -17,7 +17,7 @@ def _offer_text(offer, status):
     return Message.objects.create(
         direction=Message.Direction.OUT, from_number="+15005550006",
         to_number=offer.patient.phone, body="A slot opened", kind="offer", status=status,
-        offer=offer, patient=offer.patient)
+        subject=offer, patient=offer.patient)
 
 
 def _held_offer(patient, status=Offer.Status.SENT):

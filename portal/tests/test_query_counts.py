@@ -58,7 +58,7 @@ def busy_clinic(db):
         for i, slot in enumerate(slots) for k in range(3))
     Message.objects.bulk_create(
         Message(direction="out", from_number="+15005550006", to_number="+13125550100",
-                body="offer", kind="offer", status="delivered", offer=o, patient_id=o.patient_id)
+                body="offer", kind="offer", status="delivered", subject=o, patient_id=o.patient_id)
         for o in offers[:600])
     return {"providers": providers}
 
@@ -122,7 +122,7 @@ def test_patient_page_renders_in_a_few_queries_with_a_long_history(
         for slot, entry in zip(slots, entries, strict=True))
     Message.objects.bulk_create(
         Message(direction="out", from_number="+15005550006", to_number=patient.phone,
-                body="offer", kind="offer", status="delivered", offer=o, patient=patient)
+                body="offer", kind="offer", status="delivered", subject=o, patient=patient)
         for o in offers for _ in range(2))
     url = reverse("portal:patient", args=[patient.pk])
     client.force_login(front_desk_user)

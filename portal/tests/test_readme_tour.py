@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
-from clinic.demo import DEMO_PASSWORD
 from offers.models import Slot
+from portal.demo import DEMO_PASSWORD
 from portal.tests.browser import SCREENSHOTS, sign_in
 
 ROOT = Path(django_settings.BASE_DIR)

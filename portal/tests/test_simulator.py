@@ -82,7 +82,7 @@ def test_a_yes_in_the_simulator_takes_the_winner_off_the_holders_list(client, fr
 
 
 def _claim_rows(patient):
-    from clinic.audit import audit_trail_for_patient
+    from portal.audit import audit_trail_for_patient
 
     return [row for row in audit_trail_for_patient(patient)
             if row.what.startswith("Offer (") and row.action == "changed"
@@ -120,7 +120,7 @@ def test_a_yes_from_the_simulator_is_audited_as_the_patients_like_the_webhooks(
     [row] = _claim_rows(by_webhook.patient)
     assert row.who == f"{by_webhook.patient} (patient), by SMS"
     # The slot's booking and the entry's too: every row of the claim is the patient's.
-    from clinic.audit import audit_trail_for_patient
+    from portal.audit import audit_trail_for_patient
 
     whos = {row.who for row in audit_trail_for_patient(by_simulator.patient)
             if row.when >= simulated.history_date}
@@ -157,7 +157,7 @@ def test_a_wrong_number_from_the_simulator_is_audited_as_the_patients_not_the_st
         client, front_desk_user):
     """Issue 12's wrong-number flow through issue 13's simulator: the phone's flag and
     the offer it ends are the patient's doing, by SMS (simulated)."""
-    from clinic.audit import audit_trail_for_patient
+    from portal.audit import audit_trail_for_patient
 
     offer = OfferFactory(status=Offer.Status.SENT, entry__patient__first_name="Ana",
                          hold_until=timezone.now() + dt.timedelta(minutes=7))

@@ -60,7 +60,7 @@ def test_an_undelivered_offer_text_reads_the_same_on_today_as_in_the_message_log
     message = Message.objects.create(direction="out", from_number="+13125550100",
                                      to_number=offer.patient.phone, body="offer",
                                      kind="offer", status=Message.Status.UNDELIVERED,
-                                     patient=offer.patient, offer=offer)
+                                     patient=offer.patient, subject=offer)
     client.force_login(admin_user)
     today = _text(client.get(reverse("portal:today")).content.decode())
     log = _text(client.get(reverse("admin:messaging_message_change", args=[message.pk]))

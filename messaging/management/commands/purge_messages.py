@@ -2,7 +2,7 @@
 
 Message bodies are the one place patient conversations live; the clinic keeps them only as
 long as it needs to. This blanks the body of every message older than DAYS and stamps
-body_purged_at, keeping the audit facts: direction, numbers, patient, offer, Twilio sid,
+body_purged_at, keeping the audit facts: direction, numbers, patient, subject, Twilio sid,
 status and its history, and every timestamp. Run it daily (cron, or a periodic task).
 """
 

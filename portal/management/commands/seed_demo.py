@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from clinic.demo import DEMO_DEVICE_NAME, DEMO_PASSWORD, demo_totp_secret, seed_demo
+from portal.demo import DEMO_DEVICE_NAME, DEMO_PASSWORD, demo_totp_secret, seed_demo
 
 
 class Command(BaseCommand):

@@ -11,16 +11,15 @@ from simple_history.models import HistoricalRecords
 
 from clinic.audit import (
     SYSTEM,
-    Change,
     acting_as,
     actor_api_key,
     actor_patient_sms,
-    audit_trail_for_patient,
     current_actor,
 )
 from clinic.tests.factories import PatientFactory, ProviderFactory
 from offers.models import Offer
 from offers.tests.factories import OfferFactory
+from portal.audit import Change, audit_trail_for_patient
 from waitlist.services import entry_add, entry_remove, entry_update
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +189,7 @@ def test_a_relatives_phone_keeps_its_masked_number_on_the_patients_trail():
 
 
 def test_a_staff_user_with_a_full_name_is_named_with_their_username(front_desk_user):
-    from clinic.audit import user_name
+    from portal.audit import user_name
 
     assert user_name(front_desk_user) == "frontdesk"
     front_desk_user.first_name, front_desk_user.last_name = "Jane", "Doe"

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from clinic.lib.logmask import mask_phones_in
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HONCHO = Path(sys.executable).with_name("honcho")
 CLOCK = re.compile(r"\b\d{1,2}:\d{2}:\d{2}\b")
 

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
-from clinic.demo import DEMO_PASSWORD
 from clinic.models import Patient
+from portal.demo import DEMO_PASSWORD
 from waitlist.models import WaitlistEntry
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ def test_the_demo_manager_and_admin_have_an_authenticator_whose_key_is_printed(
         capsys, development):
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from clinic.demo import demo_totp_secret
+    from portal.demo import demo_totp_secret
 
     call_command("seed_demo")
     out = capsys.readouterr().out

@@ -105,6 +105,6 @@ def test_two_hundred_simultaneous_yeses_book_each_of_ten_slots_exactly_once(fake
     assert confirmations.count() == SLOTS
     for offer_id, reply in replies.items():
         if offer_id in winners:
-            assert reply == confirmations.get(offer_id=offer_id).body
+            assert reply == confirmations.get(offer=offer_id).body
     assert Message.objects.filter(kind="already_filled").count() == len(offers) - SLOTS
     assert Message.objects.filter(direction="in").count() == len(offers)

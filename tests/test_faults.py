@@ -17,6 +17,7 @@ from django.utils import timezone
 from clinic.tests.factories import ProviderFactory
 from messaging import backends
 from messaging.models import Message
+from messaging.tasks import messages_housekeeping
 from offers.models import Offer, Slot
 from offers.services import offer_claim, slot_open
 from offers.tasks import offers_sweep
@@ -103,7 +104,7 @@ def test_offer_texts_queued_while_the_broker_is_down_go_out_once_it_is_back(monk
     assert message.status == Message.Status.QUEUED
 
     age(Message.objects.filter(pk=message.pk), minutes=2)
-    result = offers_sweep.delay().get()
+    result = messages_housekeeping.delay().get()
     assert result["messages_requeued"] == 1
     message.refresh_from_db()
     assert message.status == Message.Status.SENT
@@ -146,7 +147,7 @@ def test_a_worker_killed_mid_send_never_sends_twice_and_the_slot_moves_on(monkey
     # Fifteen minutes on, the sweep settles it: failed (not resent), and the next patient
     # is offered the slot.
     age(Message.objects.filter(pk=message.pk), minutes=16)
-    result = offers_sweep.delay().get()
+    result = messages_housekeeping.delay().get()
     assert result["messages_stuck"] == 1
     message.refresh_from_db()
     first_offer.refresh_from_db()

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('clinic', '0004_location_time_zone'),
-        ('offers', '0005_slot_waiting_for_unfilled_reason'),
+        ('offers', '0006_message_subject_from_offer'),
         ('waitlist', '0002_entry_for_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,0 +1,172 @@
+"""The figures as a table (stdout) and as bench/FILL.md with its charts (PNG, drawn with
+matplotlib's Agg backend, in bench/fill/ beside the report)."""
+
+import datetime as dt
+import os
+import platform
+from pathlib import Path
+
+from fillsim.metrics import LEAD_BUCKETS
+
+COLUMNS = (
+    ("slots", "slots", "{}"),
+    ("filled", "filled", "{}"),
+    ("fill_rate", "fill rate", "{:.0%}"),
+    ("median_minutes_to_fill", "median min", "{:.1f}"),
+    ("p90_minutes_to_fill", "p90 min", "{:.1f}"),
+    ("texts_per_fill", "texts/fill", "{:.1f}"),
+    ("offers_per_fill", "offers/fill", "{:.1f}"),
+    ("max_texts_patient_day", "max texts/day", "{}"),
+    ("max_texts_patient_week", "max texts/week", "{}"),
+    ("median_days_sooner", "days sooner", "{:.1f}"),
+    ("double_bookings", "double bookings", "{}"),
+    ("unanswered_yes", "unanswered YES", "{}"),
+)
+
+
+def cell(value, template: str) -> str:
+    return "–" if value is None else template.format(value)
+
+
+def summary_table(results: dict[str, dict]) -> str:
+    header = "| policy | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
+    rule = "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |"
+    rows = [f"| {name} | " + " | ".join(cell(figures[key], template)
+                                        for key, _, template in COLUMNS) + " |"
+            for name, figures in results.items()]
+    return "\n".join([header, rule, *rows])
+
+
+CALIBRATION = (
+    ("reply_rate", "offer texts answered", "{:.0%}", "about a third (docs/simulator.md)"),
+    ("median_reply_minutes", "median minutes to a reply", "{:.1f}", "single digits"),
+    ("replies_within_hour", "replies within the hour", "{:.0%}", "about 60 %"),
+    ("offers_accepted", "offers accepted", "{:.0%}", "about 11 % (Fast Pass, JMIR 2024 e52071)"),
+    ("fill_rate_of_offered", "offered slots filled", "{:.0%}", "about 30 % (Fast Pass)"),
+)
+
+
+def lead_table(results: dict[str, dict]) -> str:
+    names = [name for name, _ in LEAD_BUCKETS]
+    first = next(iter(results.values()))
+    header = "| policy | " + " | ".join(
+        f"{name} ({first['slots_by_lead'][name]} slots)" for name in names) + " |"
+    rule = "| --- | " + " | ".join("---:" for _ in names) + " |"
+    rows = [f"| {policy} | " + " | ".join(cell(figures["fill_rate_by_lead"][name], "{:.0%}")
+                                         for name in names) + " |"
+            for policy, figures in results.items()]
+    return "\n".join([header, rule, *rows])
+
+
+def calibration_table(results: dict[str, dict]) -> str:
+    header = "| measured in the run | " + " | ".join(results) + " | published |"
+    rule = "| --- | " + " | ".join("---:" for _ in results) + " | --- |"
+    rows = [f"| {label} | " + " | ".join(cell(figures[key], template)
+                                        for figures in results.values()) + f" | {source} |"
+            for key, label, template, source in CALIBRATION]
+    return "\n".join([header, rule, *rows])
+
+
+def _charts(results: dict[str, dict], directory: Path, scenario: str) -> list[tuple[str, Path]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    names = [name for name, _ in LEAD_BUCKETS]
+    drawn = []
+
+    figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
+    width = 0.8 / max(len(results), 1)
+    for i, (policy, figures) in enumerate(results.items()):
+        values = [figures["fill_rate_by_lead"][name] or 0 for name in names]
+        axes.bar([x + i * width for x in range(len(names))], [v * 100 for v in values],
+                 width, label=policy)
+    axes.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(names))],
+                    [f"{name}\n({next(iter(results.values()))['slots_by_lead'][name]} slots)"
+                     for name in names])
+    axes.set_ylabel("slots filled (%)")
+    axes.set_ylim(0, 100)
+    axes.set_title(f"Fill rate by lead time ({scenario})")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = directory / f"fill-by-lead-{scenario}.png"
+    figure.savefig(path)
+    plt.close(figure)
+    drawn.append(("Fill rate by lead time", path))
+
+    figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
+    for policy, figures in results.items():
+        minutes = sorted(max(m, 0.1) for m in figures["minutes_to_fill"])
+        if not minutes:
+            continue
+        shares = [(i + 1) / figures["slots"] * 100 for i in range(len(minutes))]
+        axes.step(minutes, shares, where="post", label=policy)
+    axes.set_xscale("log")
+    axes.set_xlabel("minutes from the cancellation to the booking (log scale)")
+    axes.set_ylabel("slots filled by then (%)")
+    axes.set_ylim(0, 100)
+    axes.set_title(f"Time to fill ({scenario})")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    path = directory / f"time-to-fill-{scenario}.png"
+    figure.savefig(path)
+    plt.close(figure)
+    drawn.append(("Time to fill", path))
+    return drawn
+
+
+def _machine() -> str:
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+            f"Python {platform.python_version()}, load average at the end {load} (1, 5, 15 min)")
+
+
+def write_report(runs: dict, path: Path, *, command: str) -> None:
+    """Markdown: per scenario the figures, fill rate by lead time, the calibration
+    figures beside the published ones, and the two charts."""
+    path = Path(path)
+    charts_dir = path.parent / "fill"
+    lines = [
+        "# Fill simulator: the latest run",
+        "",
+        f"Written by `make simulate` ({command}) on {dt.date.today().isoformat()}; "
+        "how the simulator works, its defaults and their sources, and how to read this: "
+        "[docs/simulator.md](../docs/simulator.md).",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+    ]
+    for scenario, run in runs.items():
+        results, workload = run["policies"], run["config"].workload
+        lines += [
+            f"## Scenario: {scenario}",
+            "",
+            f"{workload.days} days, {workload.waitlist} waitlisted patients, "
+            f"{workload.providers} providers, {workload.cancellations_per_day} cancellations a "
+            f"day, seed {workload.seed}"
+            + (", and one provider's whole day freed at 07:30 on day 2" if scenario == "sick-day"
+               else "")
+            + f". {len(results)} policies simulated in {run['wall_seconds']} s (wall clock; "
+            f"1-minute load average {run['load'][0]} at the start, {run['load'][1]} at the end).",
+            "",
+            summary_table(results),
+            "",
+            "Minutes are from the cancellation being recorded to the booking; texts are every "
+            "SMS sent (offers, confirmations, 'slot taken' notes, answers to replies).",
+            "",
+            "**Fill rate by lead time** (how far ahead the slot was when it was freed):",
+            "",
+            lead_table(results),
+            "",
+            "**Patients' behaviour, as the database recorded it**, against the published "
+            "figures the defaults are calibrated to:",
+            "",
+            calibration_table(results),
+            "",
+        ]
+        for title, image in _charts(results, charts_dir, scenario):
+            lines += [f"![{title} ({scenario})]({image.relative_to(path.parent).as_posix()})", ""]
+    path.write_text("\n".join(lines))
