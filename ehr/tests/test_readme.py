@@ -78,7 +78,7 @@ def test_the_readme_has_one_example_of_each_request():
     assert "status=booked" in block
     assert "/api/fhir/Appointment/waitlist-1" in block
     # The provider the examples name is the demo's, with the demo's NPI.
-    patel = next(line for line in (ROOT / "clinic" / "demo.py").read_text().splitlines()
+    patel = next(line for line in (ROOT / "portal" / "demo.py").read_text().splitlines()
                  if "Dr. Maya Patel" in line)
     assert re.search(r'"(\d{10})"', patel).group(1) in block
     assert "Dr. Maya Patel" in block
