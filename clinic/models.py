@@ -1,5 +1,9 @@
 """The clinic's reference data: locations, providers, appointment types, patients."""
 
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -8,15 +12,29 @@ from simple_history.models import HistoricalRecords
 from clinic.lib.phones import display_phone, mask_phone
 
 
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name such as America/New_York.")
+
+
 class Location(models.Model):
     name = models.CharField(max_length=120, unique=True)
     address = models.CharField(max_length=255, blank=True)
+    # Texting hours, the times in texts and on Today are this location's (TCPA quiet
+    # hours are the recipient's local time). Blank: the clinic's, CLINIC_TIME_ZONE.
+    time_zone = models.CharField(
+        max_length=64, blank=True, validators=[validate_time_zone],
+        help_text="IANA name, e.g. America/New_York. Blank: the clinic's time zone.")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self):
         return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone or settings.TIME_ZONE)
 
 
 class Provider(models.Model):

@@ -29,6 +29,11 @@ FRONT_DESK_PERMISSIONS = [
 MANAGER_PERMISSIONS = FRONT_DESK_PERMISSIONS + [
     "waitlist.prioritize_waitlistentry",
     "offers.view_reports",
+    # Clinic rules (the Rules page, docs/rules.md).
+    "offers.view_offerrule",
+    "offers.add_offerrule",
+    "offers.change_offerrule",
+    "offers.delete_offerrule",
     "auth.view_user",
     "auth.add_user",
     "auth.change_user",

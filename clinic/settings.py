@@ -397,6 +397,9 @@ OFFER_LATE_YES_GRACE_SECONDS = OFFER_HOLD_SECONDS
 # When a patient becomes free (an offer of theirs ended), at most this many waiting slots
 # are looked at for them, soonest first; the sweep reaches any beyond.
 OFFER_WAITING_SLOTS_LOOKED_AT = 25
+# A booking awaiting staff approval (a clinic rule's "approval" mode, docs/rules.md) this
+# long is shown on Today as overdue.
+APPROVAL_ALERT_MINUTES = env_int("APPROVAL_ALERT_MINUTES", 15, minimum=1, maximum=24 * 60)
 # The clinic's ranking formula (waitlist/ranking.py).
 RANKING = {
     "urgent": 30,

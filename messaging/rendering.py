@@ -15,9 +15,10 @@ TEMPLATE_NAMES = [
     "help_opted_out", "wrong_number",
 ]
 # Templates that say where the patient stands (templates/sms/<lang>/_state.txt), from the
-# context's `state`: live (an offer they can still take), booked, closed (our last offer
-# ended) or none; with start, provider, minutes_left and on_waitlist.
-STATES = ("live", "booked", "closed", "none")
+# context's `state`: live (an offer they can still take), pending (their YES awaits the
+# clinic's approval), booked, closed (our last offer ended) or none; with start, provider,
+# minutes_left and on_waitlist.
+STATES = ("live", "pending", "booked", "closed", "none")
 
 _engine: Engine | None = None
 

@@ -16,7 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from clinic.lib.admin import ReadOnlyAdminMixin
 from offers import services
-from offers.models import Offer, Slot
+from offers.models import Offer, OfferRule, Slot
 
 
 class OfferStatusMixin:
@@ -164,3 +164,13 @@ class OfferAdmin(OfferStatusMixin, ReadOnlyAdminMixin, SimpleHistoryAdmin):
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj)
 
+
+
+@admin.register(OfferRule)
+class OfferRuleAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    """Read-only here, with its history: managers edit rules on the portal's Rules page,
+    whose form validates them (docs/rules.md)."""
+
+    list_display = ("__str__", "offer_by_text", "booking_mode", "min_lead_minutes",
+                    "max_lead_hours", "batch_size", "hold_minutes")
+    list_filter = ("booking_mode", "offer_by_text")

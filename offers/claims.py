@@ -2,6 +2,10 @@
 (offer_decline), STOP releases their live offer (patient_offers_release). offers/replies.py
 turns the SMS channel's replies into these calls and answers with what they came to
 (Outcome). Slot lock first, as everywhere (offers/locks.py).
+
+Where the slot's clinic rule asks for staff approval, a YES reserves the slot instead of
+booking it, and a YES while a booking of the slot awaits approval is next in line
+(_reserve_or_next_in_line); staff then decide in offers/approval.py.
 """
 
 import datetime as dt
@@ -23,8 +27,9 @@ from offers.engine import (
     _resolve,
     _supersede_live_offers,
 )
-from offers.models import Offer, Slot
-from offers.selectors import patient_offer_to_answer, slot_live_offers
+from offers.models import Offer, OfferRule, Slot
+from offers.rules import rule_for
+from offers.selectors import patient_offer_to_answer, slot_booking_pending, slot_live_offers
 from waitlist.models import WaitlistEntry
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,9 @@ class Outcome(enum.StrEnum):
     EXPIRED = "expired"  # the hold passed first
     DECLINED = "declined"
     NOTHING = "nothing"  # no offer this reply could be about
+    # Clinic rules' approval mode (offers/approval.py):
+    AWAITING_APPROVAL = "awaiting_approval"  # this YES reserved the slot; staff decide
+    NEXT_IN_LINE = "next_in_line"  # another patient's booking awaits approval
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,10 @@ def offer_claim(*, patient: Patient, at: dt.datetime | None = None) -> ReplyResu
             _resolve(offer, Offer.Status.SUPERSEDED, "Patient booked at an overlapping time")
             _queue_next_batch(slot)
             return ReplyResult(Outcome.GONE, offer)
+        if slot_booking_pending(slot=slot):
+            # Another patient's YES awaits staff approval: this one is next in line (its
+            # hold is paused until the decision, offers/approval.py).
+            return _next_in_line(offer, now)
         if offer.hold_until is not None and now >= offer.hold_until:
             if _late_yes_may_take(offer, slot, now):
                 return _book(offer, slot, now, "Patient replied YES just after the hold; "
@@ -113,7 +125,12 @@ def offer_claim(*, patient: Patient, at: dt.datetime | None = None) -> ReplyResu
 
 
 def _book(offer: Offer, slot: Slot, now: dt.datetime, reason: str) -> ReplyResult:
-    """The YES takes the slot. The caller holds the slot's and the offer's locks."""
+    """The YES takes the slot. The caller holds the slot's and the offer's locks.
+    Where the slot's clinic rule asks for staff approval, it reserves it instead
+    (offers/approval.py)."""
+    pending = _reserve_or_next_in_line(offer, slot, now, reason)
+    if pending is not None:
+        return pending
     _resolve(offer, Offer.Status.ACCEPTED, reason, at=now)
     _supersede_live_offers(slot, "Another patient took the slot")
     slot.filled_via = Slot.FilledVia.SMS
@@ -124,6 +141,38 @@ def _book(offer: Offer, slot: Slot, now: dt.datetime, reason: str) -> ReplyResul
     save_with_reason(entry, f"Booked by SMS into {slot}")
     log.info("slot %s filled by offer %s", slot.pk, offer.pk)
     return ReplyResult(Outcome.BOOKED, offer)
+
+
+def _reserve_or_next_in_line(offer: Offer, slot: Slot, now: dt.datetime,
+                             reason: str) -> ReplyResult | None:
+    """Where a YES would book the slot, under its locks: while another booking of the
+    slot is pending, this YES is next in line; where the rule asks for approval, it
+    reserves the slot (staff approve or decline it, offers/approval.py). None: book it as
+    usual."""
+    if slot_booking_pending(slot=slot):
+        if offer.is_live:
+            return _next_in_line(offer, now)
+        # A late YES to an offer that already expired: nothing to hold for them.
+        return ReplyResult(Outcome.EXPIRED, offer)
+    if rule_for(slot=slot).booking_mode != OfferRule.BookingMode.APPROVAL:
+        return None
+    offer.status = Offer.Status.RESERVED
+    offer.reserved_at = offer.responded_at = now
+    offer.next_in_line_at = None
+    save_with_reason(offer, f"{reason}: reserved until staff approve")
+    slot.waiting_for = Slot.WaitingFor.APPROVAL
+    save_with_reason(slot, f"Awaiting approval of offer {offer.pk}")
+    return ReplyResult(Outcome.AWAITING_APPROVAL, offer)
+
+
+def _next_in_line(offer: Offer, now: dt.datetime) -> ReplyResult:
+    """A YES to a live offer while another booking of the slot awaits approval: recorded
+    (the first such YES is first in line), the offer stays live."""
+    if offer.next_in_line_at is None:
+        offer.next_in_line_at = now
+        save_with_reason(offer, "Patient replied YES while another booking awaits "
+                                "approval: next in line")
+    return ReplyResult(Outcome.NEXT_IN_LINE, offer)
 
 
 def _late_yes_worth_a_look(offer: Offer, now: dt.datetime) -> bool:
@@ -173,6 +222,8 @@ def _yes_cannot_claim(offer: Offer, slot: Slot, now: dt.datetime) -> Outcome | N
     Never None for an offer that is no longer live (EXPIRED for an expired one, which a
     late YES may still take). Each answer must be true: "someone else took it" only when
     someone did, "you stay on our waitlist" only while the entry waits."""
+    if offer.status == Offer.Status.RESERVED:
+        return Outcome.AWAITING_APPROVAL  # their YES already reserved it; staff decide
     if _off_waitlist(offer, slot):
         return Outcome.OFF_WAITLIST
     booked_here = _booked_here(offer, slot)

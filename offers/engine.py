@@ -27,12 +27,13 @@ from clinic.audit import save_with_reason
 from clinic.models import AppointmentType, Location, Provider
 from messaging.selectors import messages_in_flight
 from messaging.services import message_send, messages_withdraw_unsent
-from offers import locks
+from offers import locks, rules
 from offers.messages import OFFER_KIND, offer_texts
-from offers.models import Offer, Slot
+from offers.models import Offer, OfferRule, Slot
 from offers.policy import policy_for
 from offers.selectors import (
     patients_booked_overlapping,
+    slot_booking_pending,
     slot_busy_fitting_entries,
     slot_candidates,
     slot_fitting_entries,
@@ -75,7 +76,16 @@ def too_late_to_offer(*, start: dt.datetime, at: dt.datetime | None = None) -> b
 
 
 def _too_late_to_offer(slot: Slot, at: dt.datetime) -> bool:
-    return too_late_to_offer(start=slot.start, at=at)
+    # The slot's clinic rule may ask for more (or less) lead time than the default.
+    return rules.rule_for(slot=slot).too_late(slot=slot, at=at)
+
+
+def refuse_while_pending(*, slot: Slot) -> None:
+    """Staff may not change a slot whose booking awaits their approval (offers/approval.py)
+    until they approve or decline it."""
+    if slot_booking_pending(slot=slot):
+        raise ValidationError("A booking of this slot is awaiting approval: approve or "
+                              "decline it first (at the top of Today).")
 
 
 def _close(slot: Slot, status: str, reason: str, *, by=None,
@@ -164,7 +174,7 @@ def _tell_offer_ended(offer: Offer, slot: Slot, *, template: str, text_reached: 
     (offer_text_left_after_end), so the notice never arrives before the offer."""
     if text_reached and not _offer_text_in_flight(offer):
         message_send(patient=offer.patient, template=template,
-                     context={"start": slot.start}, subject=offer)
+                     context={"start": rules.local_start(slot)}, subject=offer)
 
 
 def _supersede_live_offers(slot: Slot, reason: str, *, by=None) -> list[Offer]:
@@ -184,7 +194,7 @@ def offer_text_context(*, entry: WaitlistEntry, slot: Slot) -> dict:
     """What an offer or confirmation text says: the first name of whoever the visit is
     for (a family member sharing the phone, else the patient; a first name only), the
     day and time, the provider."""
-    return {"first_name": entry.first_name, "start": slot.start,
+    return {"first_name": entry.first_name, "start": rules.local_start(slot),
             "provider": slot.provider.name}
 
 
@@ -249,14 +259,31 @@ def _offer_or_wait(slot: Slot, *, at: dt.datetime) -> list[Offer]:
     """The slot is offering and has no offer out (the caller holds its lock): send the
     next batch; or wait, saying why (texting hours; everyone who fits holds another
     offer); or, when nobody who fits is left at all, or it starts too soon, close it
-    unfilled, saying why."""
+    unfilled, saying why. The slot's clinic rule (offers/rules.py) may say not to offer
+    it at all, to wait until it is within its lead time, or that staff pick who is
+    texted."""
+    rule = rules.rule_for(slot=slot)
+    if not rule.offer_by_text:
+        _close(slot, Slot.Status.UNFILLED, f"Not offered by rule: {rule.label}"[:90],
+               unfilled_reason=Slot.UnfilledReason.NOT_OFFERED)
+        return []
     if _too_late_to_offer(slot, at):
         _close(slot, Slot.Status.UNFILLED, "Too close to the start to offer by SMS",
                unfilled_reason=Slot.UnfilledReason.TOO_SOON)
         return []
-    if not sms_hours_open(at):
+    if rule.too_far_ahead(slot=slot, at=at):
+        _set_waiting(slot, Slot.WaitingFor.LEAD_TIME,
+                     "Waiting until the slot is within its rule's lead time")
+        return []
+    if not sms_hours_open(at, slot=slot):
         _set_waiting(slot, Slot.WaitingFor.TEXTING_HOURS,
                      "Waiting for texting hours to send the next batch")
+        return []
+    if (rule.booking_mode == OfferRule.BookingMode.STAFF_PICKS
+            and slot_candidates(slot=slot, at=at).exists()):
+        # offers/staff_picks.py: Today shows the ranked list; staff tick who is texted.
+        _set_waiting(slot, Slot.WaitingFor.STAFF_PICKS,
+                     "Waiting for staff to choose who is texted")
         return []
     offers = _send_batch(slot, at=at)
     if offers:
@@ -314,7 +341,8 @@ def slot_open(
 def _reopen_if_someone_fits(slot: Slot, patient_ids: list[int], at: dt.datetime) -> bool:
     """An unfilled slot (nobody fitted) reopens when one of these patients now fits it:
     they joined the waitlist, changed their wishes, or can be texted again."""
-    if (slot.unfilled_reason == Slot.UnfilledReason.TOO_SOON or _too_late_to_offer(slot, at)
+    if (slot.unfilled_reason in (Slot.UnfilledReason.TOO_SOON, Slot.UnfilledReason.NOT_OFFERED)
+            or _too_late_to_offer(slot, at)
             or not slot_fitting_entries(slot=slot).filter(patient_id__in=patient_ids).exists()):
         return False
     slot.status = Slot.Status.OFFERING
@@ -342,6 +370,8 @@ def slot_offer_next_batch(*, slot_id: int, reopen_for: list[int] | None = None) 
         if slot.status != Slot.Status.OFFERING:
             return []
         if slot_live_offers(slot=slot).exists():
+            return []
+        if slot_booking_pending(slot=slot):  # staff decide first (offers/approval.py)
             return []
         return _offer_or_wait(slot, at=now)
 
@@ -377,10 +407,14 @@ def slot_offer_more(*, slot: Slot, by) -> list[Offer]:
     slot = locks.lock_slot(slot.pk)
     if slot.status not in (Slot.Status.OFFERING, Slot.Status.UNFILLED):
         raise ValidationError(f"This slot is {slot.get_status_display().lower()}.")
+    refuse_while_pending(slot=slot)
+    if not rules.rule_for(slot=slot).offer_by_text:
+        raise ValidationError("The clinic's rule for this slot says not to offer it by text; "
+                              "call patients instead.")
     now = timezone.now()
     if _too_late_to_offer(slot, now):
         raise ValidationError("The slot starts too soon to offer it by SMS; call instead.")
-    if not sms_hours_open(now):
+    if not sms_hours_open(now, slot=slot):
         raise ValidationError("Offers are only texted during SMS hours.")
     if not slot_candidates(slot=slot, at=now).exists():
         raise _nobody_free_error(slot)
@@ -404,6 +438,7 @@ def slot_withdraw(*, slot: Slot, by, reason: str = "") -> Slot:
         return slot
     if slot.status == Slot.Status.FILLED:
         raise ValidationError("This slot is already filled; cancel that appointment instead.")
+    refuse_while_pending(slot=slot)
     _supersede_live_offers(slot, "Slot withdrawn", by=by)
     _close(slot, Slot.Status.WITHDRAWN, reason or "Withdrawn by staff", by=by)
     return slot

@@ -28,7 +28,7 @@ from offers.engine import (
 )
 from offers.messages import OFFER_ENDED_KINDS, messages_about, offer_texts
 from offers.models import Offer
-from offers.selectors import sms_hours_open
+from offers.selectors import slot_booking_pending, sms_hours_open
 
 # An offer whose text has not been handed to the SMS provider this long after it was
 # made is given up: messaging's retries (30 s doubling to 8 min, 15.5 min in all) are
@@ -60,7 +60,7 @@ def offer_text_may_leave(*, offer_id: int) -> bool:
     offer = (Offer.objects.select_for_update(of=("self",)).select_related("slot")
              .filter(pk=offer_id).first())
     now = timezone.now()
-    return (offer is not None and offer.is_live and sms_hours_open(now)
+    return (offer is not None and offer.is_live and sms_hours_open(now, slot=offer.slot)
             and not _too_late_to_offer(offer.slot, now))
 
 
@@ -188,6 +188,9 @@ def offer_expire(*, offer_id: int, skip_locked: bool = False) -> bool:
             return False
         slot, offer = locked
         if not offer.is_live or offer.hold_until is None or offer.hold_until > timezone.now():
+            return False
+        if slot_booking_pending(slot=slot):
+            # Held, not expired, until staff decide on the booking (offers/approval.py).
             return False
         _resolve(offer, Offer.Status.EXPIRED, "Hold passed without a reply")
         _queue_next_batch(slot)

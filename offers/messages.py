@@ -17,6 +17,8 @@ TEMPLATES = (
     OFFER_KIND, "confirmation", "already_filled", "offer_expired", "declined",
     "offer_closed", "offer_closed_off_waitlist", "offer_details", "offer_confirm",
     "thanks_reply", "other_language", "who_we_are", "call_us", "declined_later",
+    # Bookings that staff approve (offers/approval.py, docs/rules.md).
+    "booking_pending", "booking_pending_next", "next_in_line", "booking_declined",
 )
 # The offer must be one segment: a patient deciding in minutes should get it whole, and it
 # goes to many patients. The others may take the channel's default, two.

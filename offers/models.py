@@ -34,6 +34,10 @@ class Slot(models.Model):
         NOTHING = "", "Not waiting"
         BUSY_PATIENTS = "busy_patients", "Waiting: its patients hold other offers"
         TEXTING_HOURS = "texting_hours", "Waiting for texting hours"
+        # Clinic rules (offers/rules.py, docs/rules.md).
+        LEAD_TIME = "lead_time", "Waiting: too far ahead to offer yet (clinic rule)"
+        APPROVAL = "approval", "Waiting for staff to approve a booking"
+        STAFF_PICKS = "staff_picks", "Waiting for staff to choose who is texted"
 
     class UnfilledReason(models.TextChoices):
         NONE = "", "No reason recorded"
@@ -41,6 +45,7 @@ class Slot(models.Model):
         NOBODY_FITS = "nobody_fits", "Nobody on the waitlist fits it"
         NOBODY_TOOK_IT = ("nobody_took_it",
                           "Everyone on the waitlist who fits was offered it; nobody took it")
+        NOT_OFFERED = "not_offered", "Not offered by rule"
 
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="slots")
     location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.PROTECT)
@@ -131,6 +136,9 @@ class Offer(models.Model):
         EXPIRED = "expired", "Hold expired"
         FAILED = "failed", "Failed to send"
         SUPERSEDED = "superseded", "Closed"  # the slot was taken, withdrawn or filled by phone
+        # The patient said YES to a slot whose rule asks staff to approve bookings
+        # (offers/approval.py): reserved for them until staff approve or decline.
+        RESERVED = "reserved", "Awaiting approval"
 
     LIVE_STATUSES = (Status.PENDING, Status.SENT)
 
@@ -146,6 +154,10 @@ class Offer(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     hold_until = models.DateTimeField(null=True, blank=True)
     responded_at = models.DateTimeField(null=True, blank=True)
+    # Approval (offers/approval.py): when the YES reserved the slot, and, for a YES that
+    # came while another patient's booking awaited approval, when they became next in line.
+    reserved_at = models.DateTimeField(null=True, blank=True)
+    next_in_line_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Its texts: `offer.messages`, and `Message.objects.filter(offer__slot=...)`.
     messages = KeptMessages("messaging.Message", content_type_field="subject_type",
@@ -163,12 +175,16 @@ class Offer(models.Model):
             models.UniqueConstraint(
                 fields=["slot"], condition=Q(status="accepted"), name="one_accepted_offer_per_slot"
             ),
-            # A patient holds at most one live offer, so a bare YES is never ambiguous.
+            # A patient holds at most one live offer, so a bare YES is never ambiguous
+            # (a booking awaiting approval counts: they are not offered another meanwhile).
             models.UniqueConstraint(
                 fields=["patient"],
-                condition=Q(status__in=["pending", "sent"]),
+                condition=Q(status__in=["pending", "sent", "reserved"]),
                 name="one_live_offer_per_patient",
             ),
+            models.UniqueConstraint(
+                fields=["slot"], condition=Q(status="reserved"),
+                name="one_reserved_offer_per_slot"),
             # Nobody is offered the same slot twice, even a patient with two entries.
             models.UniqueConstraint(fields=["slot", "patient"],
                                     name="one_offer_per_slot_and_patient"),
@@ -191,3 +207,52 @@ class Offer(models.Model):
         if self.status == self.Status.FAILED and wrong_at and self.updated_at >= wrong_at:
             return WRONG_NUMBER
         return self.get_status_display()
+
+
+class OfferRule(models.Model):
+    """How the clinic wants slots of one provider, appointment type and location offered
+    (each blank: all). The most specific rule that matches a slot applies
+    (offers/rules.py, docs/rules.md); without one, the settings do."""
+
+    class BookingMode(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic: a YES books the slot"
+        APPROVAL = "approval", "Approval: a YES reserves it until staff approve"
+        STAFF_PICKS = "staff_picks", "Staff picks: staff choose who is texted"
+
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.CASCADE,
+                                 help_text="Blank: every provider.")
+    appointment_type = models.ForeignKey(AppointmentType, null=True, blank=True,
+                                         on_delete=models.CASCADE,
+                                         help_text="Blank: every appointment type.")
+    location = models.ForeignKey(Location, null=True, blank=True, on_delete=models.CASCADE,
+                                 help_text="Blank: every location.")
+    offer_by_text = models.BooleanField(
+        default=True, help_text="Off: these slots are recorded but never offered by text.")
+    min_lead_minutes = models.PositiveIntegerField(
+        "minimum lead time (minutes)", null=True, blank=True,
+        help_text="Not offered when the slot starts sooner than this. Blank: the default.")
+    max_lead_hours = models.PositiveIntegerField(
+        "maximum lead time (hours)", null=True, blank=True,
+        help_text="Offered only once the slot is at most this far ahead. Blank: no limit.")
+    batch_size = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Offers per batch. Blank: the policy chooses.")
+    hold_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Hold of each offer. Blank: the policy chooses.")
+    texting_from = models.TimeField(null=True, blank=True,
+                                    help_text="Texting hours, the location's local time. "
+                                              "Blank: the default hours.")
+    texting_until = models.TimeField(null=True, blank=True)
+    booking_mode = models.CharField(max_length=12, choices=BookingMode.choices,
+                                    default=BookingMode.AUTOMATIC)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["provider__name", "appointment_type__name", "location__name", "id"]
+
+    def __str__(self):
+        return " · ".join([str(self.provider or "All providers"),
+                           str(self.appointment_type or "All appointment types"),
+                           str(self.location or "All locations")])

@@ -29,6 +29,7 @@ from offers.engine import (
     entry_offers_end,
     offer_text_context,
     patient_overlapping_offers_end,
+    refuse_while_pending,
 )
 from offers.messages import OFFER_KIND
 from offers.models import Offer, Slot
@@ -56,6 +57,7 @@ def slot_mark_filled_by_phone(*, slot: Slot, by, entry=None, reason: str = "") -
         raise ValidationError("This slot is already filled.")
     if slot.status == Slot.Status.WITHDRAWN:
         raise ValidationError("This slot was withdrawn.")
+    refuse_while_pending(slot=slot)
     own_offer = None
     if entry is not None:
         entry = WaitlistEntry.objects.select_for_update().get(pk=entry.pk)

@@ -99,5 +99,20 @@ def policy_override(policy: OfferPolicy) -> Iterator[OfferPolicy]:
 
 
 def policy_for(*, slot: "Slot", at: dt.datetime) -> OfferPolicy:
-    """The policy that offers `slot` at `at`."""
-    return _override.get() or settings_policy()
+    """The policy that offers `slot` at `at`: an override's, else the settings', with
+    the batch size and hold of the clinic rule for the slot where it sets them
+    (offers/rules.py; blank: "let the policy choose")."""
+    override = _override.get()
+    if override is not None:
+        return override
+    from offers.rules import rule_for  # offers.rules imports the models
+
+    rule = rule_for(slot=slot)
+    policy = settings_policy()
+    if rule.batch_size is None and rule.hold_seconds is None:
+        return policy
+    policy = policy.with_overrides(hold_seconds=rule.hold_seconds)
+    if rule.batch_size is not None:
+        # The clinic's number, exactly: not grown when few holds fit before the slot.
+        policy = replace(policy, batch_size=rule.batch_size, max_batch_size=rule.batch_size)
+    return replace(policy, name=f"rule {rule.rule.pk}")

@@ -21,6 +21,7 @@ from messaging.hooks import ReplyAnswer
 from offers import services
 from offers.messages import OFFER_KIND, offer_id_of
 from offers.models import Offer, Slot
+from offers.rules import local_start
 from offers.selectors import patient_offer_to_answer
 from offers.services import Outcome, ReplyResult
 from waitlist.models import WaitlistEntry
@@ -36,6 +37,8 @@ TEMPLATES = {
     Outcome.EXPIRED: "offer_expired",
     Outcome.DECLINED: "declined",
     Outcome.NOTHING: "nothing_to_answer",
+    Outcome.AWAITING_APPROVAL: "booking_pending",
+    Outcome.NEXT_IN_LINE: "next_in_line",
 }
 # Replies that change nothing, and their answer. THANKS is answered only while an offer
 # is live (it may have meant yes: the answer asks); otherwise it needs no reply.
@@ -59,7 +62,7 @@ class Standing:
     still take), booked (an upcoming slot is theirs), closed (our last offer to them
     ended and its slot is still ahead) or none."""
 
-    state: str
+    state: str  # or pending: their YES awaits the clinic's approval (offers/approval.py)
     offer: Offer | None = None
     on_waitlist: bool = False
     minutes_left: int = 0
@@ -67,7 +70,8 @@ class Standing:
     def context(self) -> dict:
         context = {"state": self.state, "on_waitlist": self.on_waitlist}
         if self.offer is not None and self.state != "none":
-            context.update(start=self.offer.slot.start, provider=self.offer.slot.provider.name,
+            context.update(start=local_start(self.offer.slot),
+                           provider=self.offer.slot.provider.name,
                            minutes_left=self.minutes_left)
         return context
 
@@ -99,6 +103,8 @@ def patient_standing(*, patient, offer: Offer | None, now: dt.datetime | None = 
     if (offer.is_live and slot.status == Slot.Status.OFFERING
             and (offer.hold_until is None or now < offer.hold_until)):
         return Standing("live", offer, on_waitlist, _minutes_left(offer, now))
+    if offer.status == Offer.Status.RESERVED:
+        return Standing("pending", offer, on_waitlist)
     if _holds_slot(offer):
         return Standing("booked", offer, on_waitlist)
     if offer.status == Offer.Status.FAILED:
@@ -147,8 +153,9 @@ def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None
     if result.outcome in (Outcome.BOOKED, Outcome.ALREADY_BOOKED):
         # The slot this offer booked: the day, time and provider the patient was offered.
         context = services.offer_text_context(entry=offer.entry, slot=offer.slot)
-    elif result.outcome in (Outcome.GONE, Outcome.OFF_WAITLIST, Outcome.EXPIRED):
-        context = {"start": offer.slot.start}
+    elif result.outcome in (Outcome.GONE, Outcome.OFF_WAITLIST, Outcome.EXPIRED,
+                            Outcome.AWAITING_APPROVAL, Outcome.NEXT_IN_LINE):
+        context = {"start": local_start(offer.slot)}
     elif result.outcome == Outcome.NOTHING:
         # No offer this reply could change: say what is true instead (booked, ended, or
         # nothing open; "you stay on our waitlist" only while they are on it).

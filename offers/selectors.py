@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from messaging.selectors import messages_handed_over
+from offers import rules
 from offers.messages import offer_texts
 from offers.models import Offer, Slot
 from waitlist.models import WaitlistEntry
@@ -42,7 +43,9 @@ def slot_fitting_entries(*, slot: Slot) -> QuerySet:
 
 
 def _holding_an_offer() -> QuerySet:
-    return Offer.objects.filter(status__in=Offer.LIVE_STATUSES).values("patient_id")
+    # A patient whose YES awaits staff approval (offers/approval.py) is busy too.
+    return Offer.objects.filter(status__in=(*Offer.LIVE_STATUSES, Offer.Status.RESERVED)
+                                ).values("patient_id")
 
 
 def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
@@ -135,8 +138,16 @@ def patient_offer_to_answer(*, patient_id: int, at: dt.datetime | None = None) -
     )
 
 
-def sms_hours_open(at: dt.datetime | None = None) -> bool:
-    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time)."""
+def sms_hours_open(at: dt.datetime | None = None, *, slot: Slot | None = None) -> bool:
+    """Whether offers may be texted at `at` (SMS_SEND_HOURS, clinic local time). For a
+    slot: its clinic rule's texting hours, in its location's time zone (offers/rules.py)."""
+    if slot is not None:
+        return rules.texting_hours_open(slot=slot, at=at or timezone.now())
     start, end = settings.SMS_SEND_HOURS
     local = timezone.localtime(at or timezone.now()).time()
     return start <= local and (end is None or local < end)
+
+
+def slot_booking_pending(*, slot: Slot) -> bool:
+    """A booking of this slot awaits staff approval (offers/approval.py)."""
+    return slot.offers.filter(status=Offer.Status.RESERVED).exists()

@@ -9,7 +9,9 @@
   sweeps' offers_expire_due, offers_start_missed_holds, offers_give_up_unsent, offer_fail).
 - offers/phone_fill.py: staff filled a slot by phone, its undo window and announcement.
 
-All of them take the one lock order of offers/locks.py.
+All of them take the one lock order of offers/locks.py. The clinic's rules for a slot
+(offers/rules.py, docs/rules.md) shape what they do; staff decide on bookings that need
+approval in offers/approval.py and pick who is texted in offers/staff_picks.py.
 """
 
 from offers.claims import (

@@ -6,8 +6,9 @@ from django.contrib.auth.forms import UserCreationForm
 from django.utils import timezone
 
 from clinic import roles
-from clinic.models import AppointmentType, Patient, Provider
-from offers.models import Slot
+from clinic.models import AppointmentType, Location, Patient, Provider
+from offers.models import OfferRule, Slot
+from offers.rules import QUIET_HOURS_END, QUIET_HOURS_START
 from offers.services import too_late_to_offer
 from portal.services import PORTAL_ROLES
 
@@ -135,3 +136,78 @@ class StaffRoleForm(forms.Form):
 class StaffActiveForm(forms.Form):
     # The buttons send "true" (reactivate) or "false" (deactivate).
     active = forms.BooleanField(required=False)
+
+
+# --- Clinic rules (managers) ---------------------------------------------------------
+class OfferRuleForm(forms.ModelForm):
+    """One clinic rule (offers/rules.py, docs/rules.md). Blank fields: the defaults."""
+
+    class Meta:
+        model = OfferRule
+        fields = ["provider", "appointment_type", "location", "offer_by_text",
+                  "booking_mode", "min_lead_minutes", "max_lead_hours", "batch_size",
+                  "hold_minutes", "texting_from", "texting_until"]
+        widgets = {"texting_from": forms.TimeInput(attrs={"type": "time"}),
+                   "texting_until": forms.TimeInput(attrs={"type": "time"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].empty_label = "All providers"
+        self.fields["appointment_type"].empty_label = "All appointment types"
+        self.fields["location"].empty_label = "All locations"
+        self.fields["offer_by_text"].label = "Offer these slots by text"
+        self.fields["texting_from"].label = "Texting from"
+        self.fields["texting_until"].label = "Texting until"
+        for name in ("batch_size", "hold_minutes"):
+            self.fields[name].widget.attrs["placeholder"] = "policy chooses"
+
+    def clean_batch_size(self):
+        size = self.cleaned_data.get("batch_size")
+        if size is not None and not 1 <= size <= settings.OFFER_MAX_BATCH_SIZE * 5:
+            raise forms.ValidationError(
+                f"Between 1 and {settings.OFFER_MAX_BATCH_SIZE * 5} patients per batch.")
+        return size
+
+    def clean_hold_minutes(self):
+        hold = self.cleaned_data.get("hold_minutes")
+        if hold is not None and not 1 <= hold <= 24 * 60:
+            raise forms.ValidationError("A hold lasts between 1 minute and 24 hours.")
+        return hold
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("texting_from"), data.get("texting_until")
+        if (start is None) != (end is None):
+            self.add_error("texting_until", "Give both ends of the texting hours, or neither.")
+        elif start is not None:
+            if end <= start:
+                self.add_error("texting_until", "Texting hours must end after they start.")
+            elif start < QUIET_HOURS_END or end > QUIET_HOURS_START:
+                self.add_error("texting_from", "Texting hours must lie within 8:00 AM–9:00 PM "
+                                               "(the patient's local time; TCPA quiet hours).")
+        low, high = data.get("min_lead_minutes"), data.get("max_lead_hours")
+        if low is not None and high is not None and high * 60 <= low:
+            self.add_error("max_lead_hours", "The maximum lead time must be longer than the "
+                                             "minimum.")
+        same = OfferRule.objects.filter(provider=data.get("provider"),
+                                        appointment_type=data.get("appointment_type"),
+                                        location=data.get("location"))
+        if self.instance.pk:
+            same = same.exclude(pk=self.instance.pk)
+        if not self.errors and same.exists():
+            raise forms.ValidationError("A rule for this provider, appointment type and "
+                                        "location already exists: change that one instead.")
+        return data
+
+
+class RulePreviewForm(forms.Form):
+    """Which rule applies to a slot of this provider, type and location?"""
+
+    provider = forms.ModelChoiceField(queryset=Provider.objects.filter(active=True),
+                                      empty_label="Choose a provider")
+    appointment_type = forms.ModelChoiceField(queryset=AppointmentType.objects.all(),
+                                              required=False, empty_label="Any type",
+                                              label="Appointment type")
+    location = forms.ModelChoiceField(queryset=Location.objects.all(), required=False,
+                                      empty_label="The provider's location")
+

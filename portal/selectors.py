@@ -15,7 +15,9 @@ from clinic import roles
 from clinic.models import Patient
 from messaging.models import Message
 from offers.models import WRONG_NUMBER, Offer, Slot
+from offers.rules import local_start
 from offers.services import phone_fill_undo_until, sms_hours_open
+from offers.staff_picks import slot_ranked_candidates
 from portal.audit import audit_trail_for_patient
 
 TODAY_PAGE_SIZE = 12
@@ -28,6 +30,8 @@ UNFILLED_WHY = {
     _REASON.NOBODY_FITS: f"{_REASON.NOBODY_FITS.label}, so nobody was texted. It is offered "
                          "by itself if someone who fits joins.",
     _REASON.NOBODY_TOOK_IT: f"{_REASON.NOBODY_TOOK_IT.label}. Call patients.",
+    _REASON.NOT_OFFERED: f"{_REASON.NOT_OFFERED.label}: the clinic's rule for this provider "
+                         "or visit type says not to offer it by text. Call patients.",
     # Closed before reasons were recorded.
     _REASON.NONE: "Nobody on the waitlist took it. Call patients.",
 }
@@ -81,7 +85,8 @@ def today_slots_page(*, page_number) -> Page:
               .order_by("batch", "-score", "id"))
     slots = (
         Slot.objects.filter(Q(start__gte=midnight) | Q(status=Slot.Status.OFFERING))
-        .select_related("provider", "appointment_type", "filled_entry__patient")
+        .select_related("provider__location", "location", "appointment_type",
+                        "filled_entry__patient")
         .prefetch_related(Prefetch("offers", queryset=offers, to_attr="offer_list"))
         .annotate(open_first=Case(When(status=Slot.Status.OFFERING, then=Value(0)),
                                   default=Value(1), output_field=IntegerField()))
@@ -108,6 +113,15 @@ def today_slots_page(*, page_number) -> Page:
             and not slot.waits_for_texting_hours and not slot.waits_for_busy_patients
         )
         slot.unfilled_why = UNFILLED_WHY.get(slot.unfilled_reason, UNFILLED_WHY[""])
+        # Clinic rules (docs/rules.md): its location's clock; why it waits; staff picks.
+        slot.zone = local_start(slot).tzinfo
+        slot.other_zone = str(slot.zone) != settings.TIME_ZONE
+        slot.waits_for_rule = slot.is_open and not live and slot.waiting_for in (
+            Slot.WaitingFor.LEAD_TIME, Slot.WaitingFor.APPROVAL)
+        slot.ranked = (slot_ranked_candidates(slot=slot) if slot.is_open
+                       and slot.waiting_for == Slot.WaitingFor.STAFF_PICKS else [])
+        if slot.ranked:
+            slot.needs_attention = True
         for offer in slot.offer_list:
             offer.state_label, offer.state_style = offer_state(offer)
     return page
@@ -174,6 +188,10 @@ def fill_report(*, weeks: int, provider=None) -> dict:
     rows = list(slots.values_list("status", "start", "created_at", "closed_at",
                                   "provider__name", "filled_via"))
     offers = Offer.objects.filter(slot__in=slots.filter(status=Slot.Status.FILLED)).count()
+    # Bookings that staff approved or declined, or that still await approval (a clinic
+    # rule's approval mode, docs/rules.md).
+    approvals = Counter(Offer.objects.filter(slot__in=slots, reserved_at__isnull=False)
+                        .values_list("status", flat=True))
 
     filled = [r for r in rows if r[0] == Slot.Status.FILLED]
     unfilled = [r for r in rows if r[0] == Slot.Status.UNFILLED]
@@ -201,6 +219,9 @@ def fill_report(*, weeks: int, provider=None) -> dict:
         "median_minutes": percentile(minutes, 0.5),
         "p90_minutes": percentile(minutes, 0.9),
         "offers_per_fill": (offers / len(filled)) if filled else None,
+        "approved": approvals[Offer.Status.ACCEPTED],
+        "declined_by_staff": approvals[Offer.Status.DECLINED],
+        "pending_approval": approvals[Offer.Status.RESERVED],
         "weeks": [(monday, c[Slot.Status.FILLED], c[Slot.Status.UNFILLED])
                   for monday, c in per_week.items()],
         "providers": sorted(

@@ -22,12 +22,15 @@ from clinic.audit import acting_as, actor_patient_sms
 from clinic.models import Patient, Provider
 from messaging import services as messaging
 from messaging.selectors import send_trouble
+from offers import approval, rules, staff_picks
 from offers import services as engine
-from offers.models import Slot
+from offers.models import OfferRule, Slot
 from portal import charts, selectors
 from portal import services as staff_services
 from portal.forms import (
+    OfferRuleForm,
     ReasonForm,
+    RulePreviewForm,
     SimulatorForm,
     SlotForm,
     StaffActiveForm,
@@ -43,7 +46,10 @@ def _error_text(exc: ValidationError) -> str:
 
 def _slots_context(page_number):
     # The outage banner lives in the polled partial, so staff see it appear and clear.
+    # Bookings awaiting approval come first (offers/approval.py), overdue ones alert.
     return {"page": selectors.today_slots_page(page_number=page_number),
+            "pending": approval.pending_bookings(),
+            "approval_alert_minutes": settings.APPROVAL_ALERT_MINUTES,
             "trouble": send_trouble(), "sms_hours": selectors.sms_hours_label(),
             "phone_fill_undo_minutes": settings.PHONE_FILL_UNDO_SECONDS // 60}
 
@@ -152,6 +158,103 @@ def slot_offer_more(request, slot_id):
         if not sent:
             raise ValidationError("Nobody else on the waitlist fits this slot right now.")
     return _slot_action(request, slot_id, more, "offered to more patients.")
+
+
+def _booking_action(request, offer_id, action, done: str):
+    try:
+        offer = action(offer_id=offer_id)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, f"{offer.slot}: {done}")
+    if request.htmx:
+        return render(request, "portal/today.html#slots",
+                      _slots_context(request.POST.get("page")))
+    return redirect("portal:today")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def booking_approve(request, offer_id):
+    def approve(*, offer_id):
+        return approval.booking_approve(offer_id=offer_id, by=request.user)
+    return _booking_action(request, offer_id, approve,
+                           "booking approved; the patient is texted the confirmation.")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def booking_decline(request, offer_id):
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+
+    def decline(*, offer_id):
+        return approval.booking_decline(offer_id=offer_id, by=request.user, reason=reason)
+    return _booking_action(request, offer_id, decline,
+                           "booking declined; the patient is told, and the slot goes to "
+                           "the next patient.")
+
+
+@require_POST
+@login_required
+@permission_required("offers.change_slot", raise_exception=True)
+def slot_offer_picked(request, slot_id):
+    entry_ids = [int(v) for v in request.POST.getlist("entry") if v.isdigit()]
+
+    def pick(*, slot, reason):
+        staff_picks.slot_offer_picked(slot=slot, entry_ids=entry_ids, by=request.user)
+    return _slot_action(request, slot_id, pick, "offered to the patients you ticked.")
+
+
+# --- Clinic rules (managers) -----------------------------------------------------------
+def _rules_page(request, *, form=None, editing=None, status=200):
+    # Prefixed: the page's other form has fields of the same names (and ids).
+    preview_form = RulePreviewForm(request.GET if "preview-provider" in request.GET else None,
+                                   prefix="preview")
+    preview = None
+    if preview_form.is_bound and preview_form.is_valid():
+        preview = rules.rule_for_scope(**preview_form.cleaned_data)
+    context = {"rules": rules.rules_list(), "form": form or OfferRuleForm(instance=editing),
+               "editing": editing, "preview_form": preview_form, "preview": preview,
+               "history": rules.rules_history()}
+    if request.htmx and request.htmx.target == "rule-preview":
+        return render(request, "portal/rules.html#preview", context)
+    return render(request, "portal/rules.html", context, status=status)
+
+
+@login_required
+@permission_required("offers.view_offerrule", raise_exception=True)
+def rules_page(request):
+    return _rules_page(request)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required(["offers.add_offerrule", "offers.change_offerrule"],
+                     raise_exception=True)
+def rule_edit(request, rule_id=None):
+    rule = get_object_or_404(OfferRule, pk=rule_id) if rule_id else None
+    if request.method == "GET":
+        return _rules_page(request, editing=rule)
+    form = OfferRuleForm(request.POST, instance=rule)
+    if not form.is_valid():
+        return _rules_page(request, form=form, editing=rule, status=400)
+    saved = rules.rule_save(rule=form.save(commit=False), by=request.user)
+    messages.success(request, f"Saved the rule for {saved}.")
+    return redirect("portal:rules")
+
+
+@require_POST
+@login_required
+@permission_required("offers.delete_offerrule", raise_exception=True)
+def rule_delete(request, rule_id):
+    rule = get_object_or_404(OfferRule, pk=rule_id)
+    name = str(rule)
+    rules.rule_delete(rule=rule, by=request.user)
+    messages.success(request, f"Deleted the rule for {name}: the defaults apply there.")
+    return redirect("portal:rules")
 
 
 @require_POST

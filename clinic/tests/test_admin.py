@@ -28,6 +28,8 @@ READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
              ("axes", "accessattempt"), ("axes", "accessfailurelog"),
              ("axes", "accesslog"),
              ("offers", "offer"),  # offers are made only by the engine
+             # clinic rules are edited on the portal's Rules page, whose form validates them
+             ("offers", "offerrule"),
              ("ehr", "hl7message"), ("ehr", "smarttoken"),  # the HL7 feed and SMART grants
              ("accounts", "ssoidentity")}  # made by single sign-on itself
 

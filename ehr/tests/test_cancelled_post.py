@@ -134,3 +134,26 @@ def test_every_instant_comes_back_in_the_clinics_offset_in_the_echo_and_the_get(
         assert resource["meta"]["lastUpdated"].endswith(
             timezone.localtime(timezone.now()).isoformat()[-6:])
     assert echoed == fetched
+
+
+def test_a_cancellation_of_a_visit_type_never_offered_is_stored_and_not_offered(
+        client, key, django_capture_on_commit_callbacks):
+    """Clinic rules (docs/rules.md) apply to the EHR's slots too: stored and answered as
+    usual, closed as "not offered by rule", nobody texted."""
+    from offers.models import OfferRule
+    from waitlist.tests.factories import WaitlistEntryFactory
+
+    neuro = AppointmentTypeFactory(code="neuro-new", name="New neurology visit")
+    OfferRule.objects.create(appointment_type=neuro, offer_by_text=False)
+    WaitlistEntryFactory()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, key, cancelled_appointment(type_code="neuro-new"))
+
+    assert response.status_code == 201, response.content
+    slot = Slot.objects.get()
+    assert slot.appointment_type == neuro
+    assert slot.status == Slot.Status.UNFILLED
+    assert slot.unfilled_reason == Slot.UnfilledReason.NOT_OFFERED
+    assert not Offer.objects.exists()
+    assert get(client, key, f"{URL}/slot-{slot.pk}").status_code == 200

@@ -19,6 +19,10 @@ ES_MONTHS = ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "ag
 
 
 def _local(value: dt.datetime) -> dt.datetime:
+    """In CLINIC_TIME_ZONE, unless the sender already gave the time in a named zone
+    (a slot at a location with its own time zone: offers.rules.local_start)."""
+    if isinstance(value.tzinfo, zoneinfo.ZoneInfo) and value.tzinfo.key != "UTC":
+        return value
     return value.astimezone(zoneinfo.ZoneInfo(settings.CLINIC_TIME_ZONE))
 
 
