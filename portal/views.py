@@ -96,6 +96,14 @@ def slot_create(request):
     return render(request, "portal/today.html", _today_context(request, form), status=400)
 
 
+def _today_slots_answer(request):
+    """After an action on a slot card: the slots partial for htmx, else back to Today."""
+    if request.htmx:
+        return render(request, "portal/today.html#slots",
+                      _slots_context(request.POST.get("page")))
+    return redirect("portal:today")
+
+
 def _slot_action(request, slot_id, action, done: str):
     slot = get_object_or_404(Slot, pk=slot_id)
     form = ReasonForm(request.POST)
@@ -106,10 +114,7 @@ def _slot_action(request, slot_id, action, done: str):
         messages.error(request, _error_text(exc))
     else:
         messages.success(request, f"{slot}: {done}")
-    if request.htmx:
-        return render(request, "portal/today.html#slots",
-                      _slots_context(request.POST.get("page")))
-    return redirect("portal:today")
+    return _today_slots_answer(request)
 
 
 @require_POST
@@ -167,10 +172,7 @@ def _booking_action(request, offer_id, action, done: str):
         messages.error(request, _error_text(exc))
     else:
         messages.success(request, f"{offer.slot}: {done}")
-    if request.htmx:
-        return render(request, "portal/today.html#slots",
-                      _slots_context(request.POST.get("page")))
-    return redirect("portal:today")
+    return _today_slots_answer(request)
 
 
 @require_POST
