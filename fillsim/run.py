@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
+from django.db.models.signals import post_save
 
 from fillsim.clock import Agenda, virtual_time
 from fillsim.config import SimConfig
@@ -48,6 +49,7 @@ class Simulation:
         self.calls_left = 0
         self.sids = itertools.count(1)
         self._slot_keys: dict[int, tuple[str, dt.datetime]] = {}
+        self._offer_slots: dict[int, int] = {}
         self.job_seconds: dict[str, float] = {}
         self._activity, self._last_sweep_idle, self._hours_were_open = True, False, False
         self.sweeps_run = 0
@@ -67,13 +69,18 @@ class Simulation:
         offer_id = offer_id_of(message)
         if message.kind != OFFER_KIND or offer_id is None:
             return
-        slot_id = Offer.objects.values_list("slot_id", flat=True).get(pk=offer_id)
-        key, start = self._slot_keys[slot_id]
+        key, start = self._slot_keys[self._offer_slots[offer_id]]
         answer = self.patients.answer(phone=message.to_number, slot_key=key,
                                       texted_at=self.agenda.now, slot_start=start)
         if answer is not None:
             self.agenda.at(answer.at, lambda: self._reply(message.to_number, answer.body),
                            kind="reply")
+
+    def _on_offer_saved(self, sender, instance, created=False, **kwargs) -> None:
+        """Which slot each offer is for, noted as the engine creates it (so the hand-over
+        above needs no query of its own)."""
+        if created:
+            self._offer_slots[instance.pk] = instance.slot_id
 
     def _reply(self, phone: str, body: str) -> None:
         inbound_handle(from_number=phone, to_number="", body=body, sid=f"SIM{next(self.sids)}")
@@ -103,6 +110,7 @@ class Simulation:
     def run(self) -> dict:
         started = time.perf_counter()
         hooks.message_handed_over.connect(self._on_handed_over, dispatch_uid="fillsim")
+        post_save.connect(self._on_offer_saved, sender=Offer, dispatch_uid="fillsim")
         try:
             with virtual_time(self.agenda) as move_to, policy_override(self.policy):
                 self.providers = clinic_create(self.config.workload)
@@ -117,6 +125,7 @@ class Simulation:
                 self._loop(move_to)
         finally:
             hooks.message_handed_over.disconnect(dispatch_uid="fillsim")
+            post_save.disconnect(sender=Offer, dispatch_uid="fillsim")
         result = figures(start=self.start, policy=self.policy)
         result["simulated_until"] = self.agenda.now.isoformat()
         result["jobs_run"] = dict(sorted(self.agenda.ran.items()))
