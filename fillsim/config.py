@@ -26,13 +26,15 @@ class PatientModel:
 
     reply_rate: the mean share of offer texts a patient replies to at all;
     never_reply_share: patients who never reply (part of reply_rate's complement);
-    accept_rate: the share of replies to an offer that are a YES, for a slot far enough
-    ahead; a sooner slot is taken less often (soon_penalty at lead 0, fading over
+    accept_rate: the share of replies to an offer that are a YES (STOP aside), for a slot
+    far enough ahead; a sooner slot is taken less often (soon_penalty at lead 0, fading over
     soon_hours);
-    reply_median_minutes: median minutes from the text to the reply, lognormal with
-    sigma reply_sigma, for the quick repliers; slow_share of replies come from a slow
-    tail (median slow_median_minutes), the ones who answer hours later;
-    chatter_share: replies that are neither YES nor NO ("what time?", "thanks");
+    reply_median_minutes: median minutes from the text to the reply, over all replies;
+    replies_within_hour: the share of replies within 60 minutes. Latency is a mixture of
+    two lognormals (sigma reply_sigma and slow_sigma): quick repliers, and a slow tail
+    (median slow_median_minutes) of those who see the text hours later; the quick
+    median and the slow share are solved so both figures hold (fillsim.patients);
+    chatter_share: of the replies that are not a YES, those that are not a NO either ("what time?", "thanks");
     stop_share: patients who answer their first offer with STOP;
     night: nobody replies between night_start and night_end (local): a reply due then
     waits for the morning.
@@ -42,9 +44,9 @@ class PatientModel:
     never_reply_share: float = 0.25
     accept_rate: float = 0.33
     reply_median_minutes: float = 6.0
-    reply_sigma: float = 1.2
-    slow_share: float = 0.3
-    slow_median_minutes: float = 150.0
+    replies_within_hour: float = 0.6
+    reply_sigma: float = 1.0
+    slow_median_minutes: float = 240.0
     slow_sigma: float = 1.0
     soon_penalty: float = 0.5
     soon_hours: float = 12.0
@@ -58,7 +60,7 @@ class PatientModel:
     def everyone_yes_at_once(cls) -> "PatientModel":
         """Deterministic: every texted patient answers YES the moment the text lands."""
         return cls(reply_rate=1.0, never_reply_share=0.0, accept_rate=1.0,
-                   reply_median_minutes=0.0, slow_share=0.0, soon_penalty=0.0,
+                   reply_median_minutes=0.0, replies_within_hour=1.0, soon_penalty=0.0,
                    chatter_share=0.0, stop_share=0.0, night=False)
 
     @classmethod

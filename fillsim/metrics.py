@@ -100,6 +100,10 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
                                   offers),
         "reply_rate": _ratio(replies.filter(subject_type=offer_type).values("subject_id").distinct().count(),
                              offer_texts),
+        "yes_per_offer_text": _ratio(
+            replies.filter(subject_type=offer_type, kind="yes").values("subject_id")
+            .distinct().count(), offer_texts),
+        "offered_slots_filled_by_first_3": _ratio(filled_by_first(3), len(offered_ids)),
         "median_reply_minutes": _median(reply_minutes),
         "replies_within_hour": _ratio(sum(m <= 60 for m in reply_minutes), len(reply_minutes)),
         "max_texts_patient_day": max(per_day.values(), default=0),
@@ -169,3 +173,13 @@ def unanswered_yes() -> int:
         if not any(answer > pk for answer in answers.get((from_number, at), ())):
             missing += 1
     return missing
+
+
+def filled_by_first(n: int) -> int:
+    """Slots booked through one of their first `n` offers (Fast Pass sent about 2.8 offers
+    a slot, one round: docs/simulator.md)."""
+    ranks: dict[int, list[int]] = defaultdict(list)
+    for slot_id, offer_id in Offer.objects.order_by("id").values_list("slot_id", "id"):
+        ranks[slot_id].append(offer_id)
+    return sum(1 for slot_id, offer_id in Offer.objects.filter(status=Offer.Status.ACCEPTED)
+               .values_list("slot_id", "id") if offer_id in ranks[slot_id][:n])

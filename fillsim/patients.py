@@ -42,6 +42,7 @@ class Patients:
         self.zone = zone
         self._traits: dict[str, Traits] = {}
         self._answered_before: set[str] = set()
+        self._latency = latency_mixture(model)
 
     def traits(self, phone: str) -> Traits:
         if phone not in self._traits:
@@ -75,19 +76,22 @@ class Patients:
         at = self._awake(at, rng)
         if traits.texts_stop and first_answer:
             return Answer(at, STOP)
-        if rng.random() < model.chatter_share:
-            return Answer(at, rng.choice(CHATTER))
         lead_hours = max((slot_start - at).total_seconds() / 3600, 0.0)
         soon = model.soon_penalty * math.exp(-lead_hours / model.soon_hours)
-        says_yes = rng.random() < model.accept_rate * (1 - soon)
-        return Answer(at, rng.choice(YES if says_yes else NO))
+        if rng.random() < model.accept_rate * (1 - soon):
+            return Answer(at, rng.choice(YES))
+        # Not a YES: a NO, or now and then neither (answered as in production).
+        if rng.random() < model.chatter_share:
+            return Answer(at, rng.choice(CHATTER))
+        return Answer(at, rng.choice(NO))
 
     def _latency_minutes(self, rng: random.Random) -> float:
+        quick_median, slow_share = self._latency
         model = self.model
-        if rng.random() < model.slow_share:
+        if rng.random() < slow_share:
             median, sigma = model.slow_median_minutes, model.slow_sigma
         else:
-            median, sigma = model.reply_median_minutes, model.reply_sigma
+            median, sigma = quick_median, model.reply_sigma
         if median <= 0:
             return 0.0
         return median * math.exp(rng.gauss(0, sigma))
@@ -103,5 +107,50 @@ class Patients:
             return at
         morning = local.date() if time < model.night_end else local.date() + dt.timedelta(days=1)
         woke = dt.datetime.combine(morning, model.night_end, tzinfo=self.zone)
-        minutes = max(model.reply_median_minutes, 1.0) * math.exp(rng.gauss(0, model.reply_sigma))
+        minutes = max(self._latency[0], 1.0) * math.exp(rng.gauss(0, model.reply_sigma))
         return (woke + dt.timedelta(minutes=minutes)).astimezone(dt.UTC)
+
+
+def _lognormal_cdf(minutes: float, median: float, sigma: float) -> float:
+    if median <= 0:
+        return 1.0
+    return 0.5 * (1 + math.erf(math.log(minutes / median) / (sigma * math.sqrt(2))))
+
+
+def latency_mixture(model: PatientModel) -> tuple[float, float]:
+    """(quick median minutes, slow share) such that the replies' median is
+    `reply_median_minutes` and `replies_within_hour` of them come within 60 minutes
+    (before the night: a reply due at night waits for the morning).
+
+    One lognormal cannot have both a single-digit median and only 60 % within the hour
+    without absurd sigma (median 6 and 60 % by 60 minutes needs sigma 9: a quarter of the
+    replies two days late, a tenth a year late); two can: quick repliers (sigma
+    reply_sigma) and a slow tail (median slow_median_minutes, sigma slow_sigma), the
+    ones who see the text hours later. For a quick median m the median condition fixes
+    the slow share; m is then found by bisection for the within-hour share. If that
+    share cannot be reached with this median, the nearest reachable is used."""
+    median, hour = model.reply_median_minutes, model.replies_within_hour
+    slow_m, slow_s, quick_s = model.slow_median_minutes, model.slow_sigma, model.reply_sigma
+    if median <= 0:
+        return 0.0, 0.0
+    slow_at_median = _lognormal_cdf(median, slow_m, slow_s)
+    if slow_at_median >= 0.5:  # the median is already in the slow tail: no quick part
+        return median, 0.0
+    slow_at_hour = _lognormal_cdf(60.0, slow_m, slow_s)
+
+    def mixture(quick_m: float) -> tuple[float, float]:
+        quick_at_median = _lognormal_cdf(median, quick_m, quick_s)
+        quick_share = (0.5 - slow_at_median) / (quick_at_median - slow_at_median)
+        within = quick_share * _lognormal_cdf(60.0, quick_m, quick_s) + (1 - quick_share) * slow_at_hour
+        return 1 - quick_share, within
+
+    low, high = median * 1e-4, median  # within-hour share rises with the quick median
+    if mixture(high)[1] <= hour:
+        return high, mixture(high)[0]
+    for _ in range(80):
+        middle = (low + high) / 2
+        if mixture(middle)[1] < hour:
+            low = middle
+        else:
+            high = middle
+    return high, mixture(high)[0]

@@ -11,16 +11,18 @@ through `messaging.services.inbound_handle`, the webhook's own code.
 
 import datetime as dt
 import itertools
+import statistics
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
+from django.db.models.signals import post_save
 
 from fillsim.clock import Agenda, virtual_time
 from fillsim.config import SimConfig
 from fillsim.metrics import figures
-from fillsim.patients import Patients
+from fillsim.patients import YES, Answer, Patients
 from fillsim.workload import cancellations_plan, clinic_create, clinic_zone, start_of_run
 from messaging import hooks
 from messaging.services import inbound_handle
@@ -48,6 +50,9 @@ class Simulation:
         self.calls_left = 0
         self.sids = itertools.count(1)
         self._slot_keys: dict[int, tuple[str, dt.datetime]] = {}
+        self._offer_slots: dict[int, int] = {}
+        # Every offer text handed over, and what its patient was drawn to answer (or None).
+        self.answers: list[tuple[str, dt.datetime, Answer | None]] = []
         self.job_seconds: dict[str, float] = {}
         self._activity, self._last_sweep_idle, self._hours_were_open = True, False, False
         self.sweeps_run = 0
@@ -67,13 +72,19 @@ class Simulation:
         offer_id = offer_id_of(message)
         if message.kind != OFFER_KIND or offer_id is None:
             return
-        slot_id = Offer.objects.values_list("slot_id", flat=True).get(pk=offer_id)
-        key, start = self._slot_keys[slot_id]
+        key, start = self._slot_keys[self._offer_slots[offer_id]]
         answer = self.patients.answer(phone=message.to_number, slot_key=key,
                                       texted_at=self.agenda.now, slot_start=start)
+        self.answers.append((message.to_number, self.agenda.now, answer))
         if answer is not None:
             self.agenda.at(answer.at, lambda: self._reply(message.to_number, answer.body),
                            kind="reply")
+
+    def _on_offer_saved(self, sender, instance, created=False, **kwargs) -> None:
+        """Which slot each offer is for, noted as the engine creates it (so the hand-over
+        above needs no query of its own)."""
+        if created:
+            self._offer_slots[instance.pk] = instance.slot_id
 
     def _reply(self, phone: str, body: str) -> None:
         inbound_handle(from_number=phone, to_number="", body=body, sid=f"SIM{next(self.sids)}")
@@ -103,6 +114,7 @@ class Simulation:
     def run(self) -> dict:
         started = time.perf_counter()
         hooks.message_handed_over.connect(self._on_handed_over, dispatch_uid="fillsim")
+        post_save.connect(self._on_offer_saved, sender=Offer, dispatch_uid="fillsim")
         try:
             with virtual_time(self.agenda) as move_to, policy_override(self.policy):
                 self.providers = clinic_create(self.config.workload)
@@ -117,7 +129,9 @@ class Simulation:
                 self._loop(move_to)
         finally:
             hooks.message_handed_over.disconnect(dispatch_uid="fillsim")
+            post_save.disconnect(sender=Offer, dispatch_uid="fillsim")
         result = figures(start=self.start, policy=self.policy)
+        result["patients"] = answered_as_drawn(self.answers)
         result["simulated_until"] = self.agenda.now.isoformat()
         result["jobs_run"] = dict(sorted(self.agenda.ran.items()))
         result["sweeps_run"] = self.sweeps_run
@@ -147,6 +161,32 @@ class Simulation:
                 reported = percent
                 self.progress(percent / 100)
         self.progress(1.0)
+
+
+def answered_as_drawn(answers: list) -> dict:
+    """How the simulated patients answered, as drawn, per offer text handed over: the
+    patient model's calibration (docs/simulator.md). The message log cannot tell this
+    apart: a reply is linked to the patient's newest offer, and a slow reply to an offer
+    that ended often comes after the next one."""
+    replies = [(at, answer) for _, at, answer in answers if answer is not None]
+    minutes = [(answer.at - at).total_seconds() / 60 for at, answer in replies]
+    first: dict[str, bool] = {}
+    for phone, _, answer in answers:
+        first.setdefault(phone, answer is not None)
+    yes = sum(answer.body in YES for _, answer in replies)
+    return {
+        "offer_texts": len(answers),
+        "texts_answered": _share(len(replies), len(answers)),
+        "first_texts_answered": _share(sum(first.values()), len(first)),
+        "median_reply_minutes": round(statistics.median(minutes), 2) if minutes else None,
+        "replies_within_hour": _share(sum(m <= 60 for m in minutes), len(minutes)),
+        "yes_share_of_replies": _share(yes, len(replies)),
+        "texts_answered_yes": _share(yes, len(answers)),
+    }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def run_policy(config: SimConfig, policy: OfferPolicy, progress: Progress | None = None) -> dict:

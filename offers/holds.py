@@ -57,7 +57,11 @@ def offer_text_may_leave(*, offer_id: int) -> bool:
     within texting hours, and the slot far enough ahead. The offer's row lock makes an
     offer ending at this moment wait for the claim, or the claim for the ending: a text
     never starts out after its offer ended."""
-    offer = (Offer.objects.select_for_update(of=("self",)).select_related("slot")
+    # The slot with what its clinic rule is looked up by (offers/rules.py rule_for):
+    # joined here, not read one query each. Only the offer's row is locked.
+    offer = (Offer.objects.select_for_update(of=("self",))
+             .select_related("slot__provider__location", "slot__appointment_type",
+                             "slot__location")
              .filter(pk=offer_id).first())
     now = timezone.now()
     return (offer is not None and offer.is_live and sms_hours_open(now, slot=offer.slot)

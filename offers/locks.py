@@ -17,7 +17,9 @@ def lock_slot(slot_id: int, *, skip_locked: bool = False) -> Slot | None:
     # sweep's skip_locked would skip all of them (bench/README.md, "Eight slots").
     return (
         Slot.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-        .select_related("provider")
+        # What the slot's clinic rule is looked up by (offers/rules.py), in the same
+        # query; of=("self",) keeps the lock on the slot's row alone.
+        .select_related("provider__location", "appointment_type", "location")
         .filter(pk=slot_id)
         .first()
     )
