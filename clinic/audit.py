@@ -59,6 +59,16 @@ def actor_patient_sms(patient_or_phone, *, simulated: bool = False) -> str:
     return f"{PATIENT_SMS_SIMULATED if simulated else PATIENT_SMS}: {mask_phone(phone)}"
 
 
+PATIENT_VOICE = "patient by phone call"
+PATIENT_VOICE_SIMULATED = "patient by phone call (simulated)"
+
+
+def actor_patient_voice(patient_or_phone, *, simulated: bool = False) -> str:
+    """The patient who pressed a key on our call to this number."""
+    phone = getattr(patient_or_phone, "phone", patient_or_phone) or ""
+    return f"{PATIENT_VOICE_SIMULATED if simulated else PATIENT_VOICE}: {mask_phone(phone)}"
+
+
 @contextmanager
 def acting_as(actor: str) -> Iterator[None]:
     """Every audited change inside the block is recorded as made by `actor`

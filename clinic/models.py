@@ -78,6 +78,15 @@ class Patient(models.Model):
         ENGLISH = "en", "English"
         SPANISH = "es", "Spanish"
 
+    class OfferChannel(models.TextChoices):
+        """How slots are offered to the patient (docs/voice.md): a text, a phone call
+        (a landline, or someone who never reads texts), or a text and, when its hold
+        passes unanswered, a call if there is still time."""
+
+        SMS = "sms", "Text (SMS)"
+        VOICE = "voice", "Phone call"
+        SMS_THEN_VOICE = "sms_then_voice", "Text, then a call"
+
     first_name = models.CharField(max_length=80)
     last_name = models.CharField(max_length=80, blank=True)
     phone = models.CharField(
@@ -86,6 +95,10 @@ class Patient(models.Model):
     preferred_language = models.CharField(
         max_length=5, choices=Language.choices, default=Language.ENGLISH
     )
+    offer_channel = models.CharField(
+        "offers by", max_length=16, choices=OfferChannel.choices, default=OfferChannel.SMS,
+        help_text="Set to a call automatically when Twilio reports the number cannot "
+                  "receive texts (a landline).")
     # Set when the patient texts STOP (or Twilio reports 21610); cleared by START.
     sms_opted_out_at = models.DateTimeField(null=True, blank=True)
     # Set when Twilio reports the number invalid or not a mobile (21211, 21614).
@@ -126,6 +139,10 @@ class Patient(models.Model):
     def can_receive_sms(self) -> bool:
         return (self.sms_opted_out_at is None and self.phone_invalid_at is None
                 and self.phone_wrong_at is None)
+
+    @property
+    def offered_by_call(self) -> bool:
+        return self.offer_channel == self.OfferChannel.VOICE
 
     @property
     def phone_masked(self) -> str:

@@ -62,6 +62,8 @@ class WaitlistRequest:
     comment: str
     identifier_system: str = ""
     identifier_value: str = ""
+    # "voice" when the patient's only number is a `phone` (no `sms`): offers are calls.
+    offer_channel: str = "sms"
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def _looks_like_iso(text: str) -> bool:
 
 def waitlist_request_from(appointment: Appointment) -> WaitlistRequest:
     patient, patient_path = _contained_patient(appointment)
-    phone = _patient_phone(patient, patient_path)
+    phone, offer_channel = _patient_phone(patient, patient_path)
     first_name, last_name = _patient_name(patient, patient_path)
     earliest, latest = _requested_dates(appointment)
     system, value = _identifier(appointment)
@@ -203,6 +205,7 @@ def waitlist_request_from(appointment: Appointment) -> WaitlistRequest:
         comment=_text(appointment.comment or "", "Appointment.comment", 1000),
         identifier_system=system,
         identifier_value=value,
+        offer_channel=offer_channel,
     )
 
 
@@ -224,13 +227,16 @@ def _contained_patient(appointment: Appointment):
                   "contained Patient (e.g. \"#patient\")")
 
 
-def _patient_phone(patient, path: str) -> str:
+def _patient_phone(patient, path: str) -> tuple[str, str]:
+    """The number offers go to, and how: an `sms` telecom is texted; a `phone` one
+    without any `sms` is a number that may not take texts (a landline), so it is called
+    (docs/voice.md)."""
     telecoms = list(enumerate(patient.telecom or []))
-    for wanted in ("sms", "phone"):
+    for wanted, channel in (("sms", "sms"), ("phone", "voice")):
         for i, telecom in telecoms:
             if telecom.system == wanted and telecom.value:
                 try:
-                    return phone_to_e164(telecom.value)
+                    return phone_to_e164(telecom.value), channel
                 except InvalidPhoneNumber as exc:
                     raise invalid(f"{path}.telecom[{i}].value", str(exc)) from None
     raise invalid(f"{path}.telecom",

@@ -136,7 +136,9 @@ def _patient(patient: Patient, *, for_name: str = "") -> dict:
         "resourceType": "Patient",
         "id": PATIENT_REF,
         "name": [name],
-        "telecom": [{"system": "sms", "value": patient.phone, "use": "mobile"}],
+        # A patient offered by call only: a `phone` (as the EHR sent it, CONTRACT.md).
+        "telecom": [{"system": "phone", "value": patient.phone} if patient.offered_by_call
+                    else {"system": "sms", "value": patient.phone, "use": "mobile"}],
         "communication": [{
             "language": {"coding": [{"system": LANGUAGE_SYSTEM,
                                      "code": patient.preferred_language}]},

@@ -195,7 +195,8 @@ def _cancelled_save(*, request: CancelledAppointment, via: str) -> tuple[Slot, b
 def _patient_match_or_create(*, request: WaitlistRequest, reason: str) -> Patient:
     return patient_find_or_create(phone=request.phone, first_name=request.first_name,
                                   last_name=request.last_name,
-                                  preferred_language=request.language, reason=reason)
+                                  preferred_language=request.language, reason=reason,
+                                  offer_channel=request.offer_channel)
 
 
 def _provider_match_or_create(ref: ProviderRef) -> Provider:

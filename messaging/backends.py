@@ -1,4 +1,4 @@
-"""Where an outbound SMS goes: `console` (kept in the log, nothing leaves the machine) or
+"""Where an outbound SMS (or call, messaging/voice.py) goes: `console` (kept in the log, nothing leaves the machine) or
 `twilio` (the Messages API). Chosen by settings.SMS_BACKEND.
 
 A backend either returns a SendResult or raises TemporarySendError (try again later) or
@@ -6,6 +6,7 @@ PermanentSendError (this message will never go out as it is).
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 import requests
@@ -16,6 +17,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from clinic.lib.phones import mask_phone
+from messaging import voice
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
@@ -24,8 +26,12 @@ logger = logging.getLogger(__name__)
 TWILIO_TIMEOUT = 10
 
 # Twilio errors that are about the recipient, not about this attempt.
-ERROR_UNSUBSCRIBED = "21610"
-ERRORS_INVALID_NUMBER = {"21211", "21614"}
+ERROR_UNSUBSCRIBED = "21610"  # the patient texted STOP to our number: an opt-out
+ERRORS_INVALID_NUMBER = {"21211"}  # not a phone number at all
+# The number is a phone but cannot take texts (21614 "not a mobile number", 30006
+# landline or unreachable carrier; not 21408, a region our account may not text): offers to the
+# patient become calls (messaging.services._patient_apply_error).
+ERRORS_NOT_TEXTABLE = {"21614", "30006"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,13 @@ class PermanentSendError(SendError):
 
 class ConsoleBackend:
     def send(self, message: Message) -> SendResult:
+        if message.channel == Message.Channel.VOICE:
+            # A simulated call: it "rings" until the portal's simulator answers it.
+            if voice.patient_on_a_call(message):
+                raise TemporarySendError("The patient is on another call", code="busy-us")
+            logger.info("Call (console backend) message %s to %s, %s", message.pk,
+                        mask_phone(message.to_number), message.kind or "call")
+            return SendResult(status=Message.Status.ACCEPTED, sid=f"CASIM{uuid.uuid4().hex}")
         # Masked here as well as by the logging filter: a handler that some other
         # configuration installs may not carry the filter. The body is never logged
         # (privacy); it is in the message log.
@@ -73,7 +86,12 @@ class TwilioBackend:
     def send(self, message: Message) -> SendResult:
         client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN,
                         http_client=twilio_http_client())
+        if message.channel == Message.Channel.VOICE and voice.patient_on_a_call(message):
+            raise TemporarySendError("The patient is on another call", code="busy-us")
         try:
+            if message.channel == Message.Channel.VOICE:
+                created = voice.call_place(client, message)
+                return SendResult(status=Message.Status.ACCEPTED, sid=created.sid)
             created = client.messages.create(
                 to=message.to_number,
                 from_=settings.TWILIO_FROM_NUMBER,

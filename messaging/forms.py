@@ -27,3 +27,21 @@ def message_id_from_query(query) -> int | None:
 
 def form_errors_text(form: forms.Form) -> str:
     return "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
+class VoiceWebhookForm(forms.Form):
+    """Twilio's voice webhook fields (https://www.twilio.com/docs/voice/twiml#request-parameters):
+    every request names the call; the answer carries AnsweredBy (machine detection), a
+    <Gather> Digits or SpeechResult, a status callback CallStatus."""
+
+    CallSid = forms.CharField(max_length=40)
+    AnsweredBy = forms.CharField(max_length=30, required=False)
+    Digits = forms.CharField(max_length=10, required=False)
+    SpeechResult = forms.CharField(max_length=500, required=False, strip=False)
+    CallStatus = forms.CharField(max_length=20, required=False)
+    ErrorCode = forms.CharField(max_length=10, required=False)
+
+
+def step_from_query(query) -> int:
+    value = query.get("step", "")
+    return min(int(value), 9) if value.isdigit() and len(value) < 3 else 1

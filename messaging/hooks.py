@@ -74,8 +74,9 @@ def message_may_be_sent(message) -> bool:
 
 
 # Sent after commit when the SMS backend accepted an outbound message (it has left our
-# hands; Twilio gave it a SID): kwargs message (messaging.Message), at (when it was
-# handed over). The offer engine starts an offer's hold from this moment.
+# hands; Twilio gave it a SID; for a call: when a person answered it, messaging/voice.py):
+# kwargs message (messaging.Message), at (when it was handed over). The offer engine
+# starts an offer's hold from this moment.
 message_handed_over = Signal()
 
 # Sent after commit when an outbound message will never reach the patient:
@@ -92,3 +93,35 @@ patient_opted_in = Signal()
 # ("wrong number"): kwargs patient. Nothing more is texted to the number; users of the
 # channel end what they had going with the patient (the offer engine its live offer).
 patient_wrong_number = Signal()
+
+
+# --- Calls (messaging/voice.py) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallScript:
+    """What to say on a call: templates/voice/<lang>/<template>.txt with its context, and
+    whether to listen for a key (1 or 2) or a spoken yes/no after it (else: hang up)."""
+
+    template: str
+    context: dict = field(default_factory=dict)
+    listen: bool = False
+    subject: object | None = None
+
+
+# handler(*, call: the outbound call's Message, intent: None when the call was just
+# answered (say what it is about), "yes" or "no" for a key or word, message: the inbound
+# keypress's Message or None) -> CallScript. Registered by the user of the channel, as
+# the reply handler is; messaging only speaks what it answers.
+CallHandler = Callable[..., CallScript]
+
+_call_handler: CallHandler | None = None
+
+
+def register_call_handler(handler: CallHandler) -> None:
+    global _call_handler
+    _call_handler = handler
+
+
+def get_call_handler() -> CallHandler | None:
+    return _call_handler

@@ -1,4 +1,4 @@
-"""The message log: every SMS in and out, kept for audit.
+"""The message log: every SMS in and out, and every call and keypress, kept for audit.
 
 `python manage.py dumpdata messaging` exports it for an auditor (see CONTRACT.md).
 """
@@ -32,7 +32,14 @@ class Message(models.Model):
         # Inbound.
         RECEIVED = "received", "Received"
 
+    class Channel(models.TextChoices):
+        SMS = "sms", "SMS"
+        # A phone call (messaging/voice.py): outbound, the call and what it said;
+        # inbound, what the patient pressed or said on it.
+        VOICE = "voice", "Voice call"
+
     direction = models.CharField(max_length=3, choices=Direction.choices)
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     from_number = models.CharField(max_length=20)
     to_number = models.CharField(max_length=20)
     body = models.TextField(blank=True)

@@ -21,10 +21,12 @@ from django.utils import timezone
 from clinic.audit import save_with_reason
 from clinic.lib.phones import InvalidPhoneNumber, mask_phone, phone_to_e164
 from clinic.models import Patient
+from clinic.services import patient_set_offer_channel
 from messaging import hooks
 from messaging.backends import (
     ERROR_UNSUBSCRIBED,
     ERRORS_INVALID_NUMBER,
+    ERRORS_NOT_TEXTABLE,
     PermanentSendError,
     TemporarySendError,
     get_backend,
@@ -32,6 +34,7 @@ from messaging.backends import (
 from messaging.intents import Intent, understand
 from messaging.models import Message, MessageStatusEvent, OptedOutNumber
 from messaging.rendering import sms_render
+from messaging.voice import voice_render
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ TWILIO_STATUSES = {
     "canceled": Status.FAILED,
 }
 # Errors that say the patient cannot be texted at all, whatever we retry.
-PATIENT_ERRORS = {ERROR_UNSUBSCRIBED, *ERRORS_INVALID_NUMBER}
+PATIENT_ERRORS = {ERROR_UNSUBSCRIBED, *ERRORS_INVALID_NUMBER, *ERRORS_NOT_TEXTABLE}
 
 # A message still "sending" after this long lost its worker mid-call: we cannot know
 # whether Twilio got it, so it is never resent (see messages_reconcile_stuck).
@@ -78,13 +81,17 @@ STUCK_SENDING_AFTER = dt.timedelta(minutes=15)
 
 
 def message_send(*, patient: Patient, template: str, context: dict | None = None,
-                 subject=None) -> Message | None:
+                 subject=None, channel: str = Message.Channel.SMS) -> Message | None:
     """Render templates/sms/<patient's language>/<template>.txt with `context` (plus the
     clinic's name and phone), record an outbound Message (status queued, linked to the
     patient and to `subject`, whatever model instance the sender says it is about) and hand it to the SMS backend after commit (a Celery task with
     retries). Returns None, recording nothing sendable, when the patient has opted out (or
     their number did, before it was theirs) or their number is flagged invalid (except for
     the opt-out confirmation itself).
+
+    `channel` "voice": a phone call that says templates/voice/<language>/<template>.txt
+    (messaging/voice.py); STOP and a wrong number stop calls too, a number that cannot
+    take texts does not.
     """
     # Read the flags fresh: a STOP may have arrived since the caller loaded the patient.
     opted_out_at, invalid_at, wrong_at, number_opted_out = Patient.objects.filter(
@@ -93,13 +100,19 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
     if number_opted_out and opted_out_at is None:
         _patient_take_number_opt_out(patient)
         opted_out_at = patient.sms_opted_out_at
-    if invalid_at or wrong_at or (opted_out_at and template != OPT_OUT_TEMPLATE):
-        logger.info("SMS %s to patient %s not sent: %s", template, patient.pk,
-                    "number flagged invalid" if invalid_at else
+    voice_call = channel == Message.Channel.VOICE
+    invalid = invalid_at and not voice_call
+    if invalid or wrong_at or (opted_out_at and template != OPT_OUT_TEMPLATE):
+        logger.info("%s %s to patient %s not sent: %s", "Call" if voice_call else "SMS",
+                    template, patient.pk, "number flagged invalid" if invalid else
                     "wrong number" if wrong_at else "patient opted out")
         return None
-    body = sms_render(template=template, language=patient.preferred_language,
-                      context=context)
+    if voice_call:
+        body = voice_render(template=template, language=patient.preferred_language,
+                            context=context)
+    else:
+        body = sms_render(template=template, language=patient.preferred_language,
+                          context=context)
     with transaction.atomic():
         message = Message.objects.create(
             direction=Message.Direction.OUT,
@@ -110,6 +123,7 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
             status=Status.QUEUED,
             patient=patient,
             subject=subject,
+            channel=channel,
         )
         # No "queued" event: the row's own status and created_at record it (first_status).
         # robust: with the broker down the message stays queued (logged, no error for the
@@ -162,7 +176,8 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
 
     patient = message.patient
     if patient is not None and (
-        patient.phone_invalid_at or patient.phone_wrong_at
+        (patient.phone_invalid_at and message.channel != Message.Channel.VOICE)
+        or patient.phone_wrong_at
         or (patient.sms_opted_out_at and message.kind != OPT_OUT_TEMPLATE)
     ):
         _message_fail(message, status=Status.SUPPRESSED, permanent=True,
@@ -229,6 +244,13 @@ def _message_send_failed_for_now(message: Message, exc: TemporarySendError, *,
 def _message_handed_over(message: Message, *, status: str, sid: str) -> None:
     """The backend accepted the message: record it and tell the channel's users."""
     handed_over_at = timezone.now()
+    if message.channel == Message.Channel.VOICE:
+        # A call placed is ringing, not heard: it is handed over (sent_at, the signal)
+        # when a person answers it (messaging/voice.py voice_call_answered).
+        with transaction.atomic():
+            _move_from_sending(message, status=status, twilio_sid=sid)
+        logger.info("Call %s placed (%s)", message.pk, status)
+        return
     with transaction.atomic():
         # Not when a status callback got here first (it found the message by the id in
         # its URL and moved it on): its history must not go back to "accepted".
@@ -283,6 +305,16 @@ def _patient_apply_error(patient: Patient | None, error_code: str) -> None:
     elif error_code in ERRORS_INVALID_NUMBER:
         patient_flag_invalid_phone(patient=patient,
                                    reason=f"Twilio error {error_code}: invalid or not a mobile")
+    elif error_code in ERRORS_NOT_TEXTABLE:
+        # A landline (or a number no text reaches): it cannot be texted, but it can be
+        # called. Staff see both on the patient page and in its audit trail.
+        patient_flag_invalid_phone(
+            patient=patient, reason=f"Twilio error {error_code}: the number cannot receive "
+                                    "SMS (not a mobile number)")
+        patient_set_offer_channel(
+            patient=patient, offer_channel=Patient.OfferChannel.VOICE,
+            reason=f"Offers by phone call: Twilio error {error_code}, the number cannot "
+                   "receive SMS")
 
 
 def messages_reconcile_stuck(*, older_than: dt.timedelta = STUCK_SENDING_AFTER) -> int:

@@ -1,4 +1,5 @@
-"""Twilio webhooks: inbound SMS and delivery status callbacks (see CONTRACT.md)."""
+"""Twilio webhooks: inbound SMS, delivery status callbacks (see CONTRACT.md), and the
+voice channel's call answer, keypress and call status (messaging/voice.py)."""
 
 import functools
 import logging
@@ -9,14 +10,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
 
-from clinic.audit import acting_as, actor_patient_sms
+from clinic.audit import acting_as, actor_patient_sms, actor_patient_voice
+from messaging import voice
 from messaging.forms import (
     InboundSmsForm,
     StatusCallbackForm,
+    VoiceWebhookForm,
     form_errors_text,
     message_id_from_query,
+    step_from_query,
 )
+from messaging.models import Message
 from messaging.services import inbound_handle, message_status_record
 
 logger = logging.getLogger(__name__)
@@ -72,4 +78,66 @@ def status_callback(request):
     message_status_record(sid=data["MessageSid"], status=data["MessageStatus"],
                           error_code=data["ErrorCode"],
                           message_id=message_id_from_query(request.GET))
+    return HttpResponse(status=204)
+
+
+def _voice_form(request):
+    form = VoiceWebhookForm(request.POST)
+    if not form.is_valid():
+        return None, HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
+                                            content_type="text/plain")
+    return form.cleaned_data, None
+
+
+def _twiml(turn, call_id) -> HttpResponse:
+    if turn is None:  # not one of our calls: end it
+        response = VoiceResponse()
+        response.hangup()
+        return HttpResponse(str(response), content_type="text/xml")
+    return HttpResponse(voice.twiml(turn, message=Message(pk=call_id)),
+                        content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+@twilio_signature_required
+def voice_answer(request):
+    """The call was answered (a person, or a machine: AnsweredBy)."""
+    data, error = _voice_form(request)
+    if error:
+        return error
+    call_id = message_id_from_query(request.GET)
+    with acting_as(actor_patient_voice(request.POST.get("To", ""))):
+        turn = voice.voice_call_answered(message_id=call_id, call_sid=data["CallSid"],
+                                         answered_by=data["AnsweredBy"])
+    return _twiml(turn, call_id)
+
+
+@csrf_exempt
+@require_POST
+@twilio_signature_required
+def voice_gather(request):
+    """A key pressed or a word said on the call, or nothing heard (<Redirect>)."""
+    data, error = _voice_form(request)
+    if error:
+        return error
+    call_id = message_id_from_query(request.GET)
+    # Everything the key changes is the patient's doing, by phone (the audit trail).
+    with acting_as(actor_patient_voice(request.POST.get("To", ""))):
+        turn = voice.voice_keypress(message_id=call_id, call_sid=data["CallSid"],
+                                    step=step_from_query(request.GET), digits=data["Digits"],
+                                    speech=data["SpeechResult"])
+    return _twiml(turn, call_id)
+
+
+@csrf_exempt
+@require_POST
+@twilio_signature_required
+def voice_status(request):
+    data, error = _voice_form(request)
+    if error:
+        return error
+    voice.voice_status_record(message_id=message_id_from_query(request.GET),
+                              call_sid=data["CallSid"], call_status=data["CallStatus"],
+                              error_code=data["ErrorCode"])
     return HttpResponse(status=204)

@@ -7,9 +7,10 @@ class OffersConfig(AppConfig):
 
     def ready(self):
         from messaging import hooks
-        from offers import replies
+        from offers import replies, voice
 
         hooks.register_reply_handler(replies.handle_reply)
+        hooks.register_call_handler(voice.handle_call)
         hooks.register_send_check(replies.may_send)
         hooks.message_handed_over.connect(replies.on_message_handed_over,
                                           dispatch_uid="offers-handed-over")

@@ -24,7 +24,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic.audit import save_with_reason
-from clinic.models import AppointmentType, Location, Provider
+from clinic.models import AppointmentType, Location, Patient, Provider
+from messaging.models import Message
 from messaging.selectors import messages_in_flight
 from messaging.services import message_send, messages_withdraw_unsent
 from offers import locks, rules
@@ -172,6 +173,8 @@ def _tell_offer_ended(offer: Offer, slot: Slot, *, template: str, text_reached: 
     text was withdrawn before it left): a notice about an offer never received would
     only confuse. A text in flight right now is told about once it has left
     (offer_text_left_after_end), so the notice never arrives before the offer."""
+    if offer.patient.offer_channel == Patient.OfferChannel.VOICE:
+        return  # offered by call: the call says the truth if they press 1 (offers/voice.py)
     if text_reached and not _offer_text_in_flight(offer):
         message_send(patient=offer.patient, template=template,
                      context={"start": rules.local_start(slot)}, subject=offer)
@@ -218,6 +221,7 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
             save_with_reason(offer, f"Offered in batch {batch}")
     except (IntegrityError, OperationalError):
         return None
+    by_call = entry.patient.offer_channel == Patient.OfferChannel.VOICE
     message = message_send(
         patient=entry.patient,
         template=OFFER_KIND,
@@ -225,9 +229,13 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
         context={**offer_text_context(entry=entry, slot=slot),
                  "hold_minutes": max(1, hold // 60)},
         subject=offer,
+        # A patient offered by call (offers/voice.py): the offer is spoken, and its hold
+        # starts when the call is answered.
+        channel=Message.Channel.VOICE if by_call else Message.Channel.SMS,
     )
     if message is None:
-        _resolve(offer, Offer.Status.FAILED, "The patient cannot receive SMS")
+        _resolve(offer, Offer.Status.FAILED, "The patient cannot be called" if by_call
+                 else "The patient cannot receive SMS")
         return None
     return offer
 

@@ -196,6 +196,10 @@ def offer_expire(*, offer_id: int, skip_locked: bool = False) -> bool:
         if slot_booking_pending(slot=slot):
             # Held, not expired, until staff decide on the booking (offers/approval.py).
             return False
+        from offers.voice import offer_call_after_text  # offers/voice.py imports the engine
+
+        if offer_call_after_text(slot=slot, offer=offer, now=timezone.now()):
+            return False  # "sms, then voice": the text went unanswered, so we call
         _resolve(offer, Offer.Status.EXPIRED, "Hold passed without a reply")
         _queue_next_batch(slot)
         return True

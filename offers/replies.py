@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from messaging.hooks import ReplyAnswer
-from offers import services
+from offers import services, voice
 from offers.messages import OFFER_KIND, offer_id_of
 from offers.models import Offer, Slot
 from offers.rules import local_start
@@ -168,7 +168,10 @@ def on_message_handed_over(sender, *, message, at=None, **kwargs) -> None:
     """An offer's text left for the patient: its hold starts now, not when it was made.
     If the offer ended while the text was in flight, the patient is told now."""
     offer_id = offer_id_of(message)
-    if offer_id and message.kind == OFFER_KIND:
+    if offer_id and message.kind == OFFER_KIND and message.channel == "voice":
+        # A person answered the offer's call: its hold runs from now (offers/voice.py).
+        voice.offer_call_answered(offer_id=offer_id, at=at or timezone.now())
+    elif offer_id and message.kind == OFFER_KIND:
         if not services.offer_start_hold(offer_id=offer_id, at=at):
             services.offer_text_left_after_end(offer_id=offer_id)
 
@@ -185,6 +188,13 @@ def may_send(*, message) -> bool:
 def on_message_failed(sender, *, message, permanent=True, error_code="", **kwargs) -> None:
     """An offer whose SMS will never arrive fails, so its slot moves on at once."""
     offer_id = offer_id_of(message)
+    if offer_id and message.kind == OFFER_KIND and message.channel == "voice" and (
+            message.status != "suppressed"):
+        # The call was not answered by the patient (busy, no answer, failed, a machine).
+        voice.offer_call_unanswered(offer_id=offer_id,
+                                    reason=voice.call_ended_reason(error_code=error_code),
+                                    heard=error_code == "machine")
+        return
     if offer_id and message.kind == OFFER_KIND:
         if message.status == "suppressed" and not permanent:
             # Withdrawn by our send check (may_send) when its turn came.

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from clinic.audit import PATIENT_SMS, PATIENT_SMS_SIMULATED, SYSTEM, split_reason
+from clinic.audit import (
+    PATIENT_SMS,
+    PATIENT_SMS_SIMULATED,
+    PATIENT_VOICE,
+    PATIENT_VOICE_SIMULATED,
+    SYSTEM,
+    split_reason,
+)
 from clinic.lib.phones import mask_phone
 from offers.models import Offer, Slot
 from waitlist.models import WaitlistEntry
@@ -133,7 +140,8 @@ def _patient_actor_name(patient):
 
     def who(actor: str) -> str:
         kind, _, number = actor.partition(": ")
-        if kind in (PATIENT_SMS, PATIENT_SMS_SIMULATED) and number == own:
+        if kind in (PATIENT_SMS, PATIENT_SMS_SIMULATED, PATIENT_VOICE,
+                    PATIENT_VOICE_SIMULATED) and number == own:
             return f"{patient} (patient), {kind.removeprefix('patient ')}"
         return actor
     return who

@@ -52,7 +52,9 @@ def entries_matching(
         # NOT IN over the few unreachable patients: much cheaper than joining every row
         # to its patient on a large waitlist (see bench/README.md).
         entries = entries.exclude(patient_id__in=Patient.objects.filter(
-            Q(sms_opted_out_at__isnull=False) | Q(phone_invalid_at__isnull=False)
+            # A number that cannot take texts is still called when offers go by call.
+            Q(sms_opted_out_at__isnull=False)
+            | (Q(phone_invalid_at__isnull=False) & ~Q(offer_channel="voice"))
             | Q(phone_wrong_at__isnull=False)
         ).values("pk"))
     entries = entries.filter(

@@ -39,6 +39,11 @@ class FakeTwilioTransport(BaseAdapter):
         answer = self.script.pop(0) if self.script else None
         if isinstance(answer, Exception):
             raise answer
+        if answer is None and request.url.endswith("/Calls.json"):
+            form = self.form(request)
+            answer = (201, {"sid": f"CA{next(_sids):032x}", "status": "queued",
+                            "to": form.get("To"), "from": form.get("From"),
+                            "account_sid": ACCOUNT_SID})
         if answer is None:
             form = self.form(request)
             answer = (201, {"sid": f"SM{next(_sids):032x}", "status": "queued",
@@ -62,7 +67,15 @@ class FakeTwilioTransport(BaseAdapter):
 
     @property
     def sent(self) -> list[dict]:
-        return [self.form(request) for request in self.requests]
+        """The messages sent (Messages API)."""
+        return [self.form(request) for request in self.requests
+                if request.url.endswith("/Messages.json")]
+
+    @property
+    def calls(self) -> list[dict]:
+        """The calls placed (Calls API)."""
+        return [self.form(request) for request in self.requests
+                if request.url.endswith("/Calls.json")]
 
 
 def twilio_error(code: int, status: int = 400) -> tuple[int, dict]:
