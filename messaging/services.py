@@ -129,7 +129,8 @@ def message_send(*, patient: Patient, template: str, context: dict | None = None
         # robust: with the broker down the message stays queued (logged, no error for the
         # caller, whose data is committed); messages_requeue_lost picks it up later.
         transaction.on_commit(lambda pk=message.pk: _queue_delivery(pk), robust=True)
-    logger.info("SMS %s queued as message %s for patient %s", template, message.pk,
+    logger.info("%s %s queued as message %s for patient %s",
+                "Call" if voice_call else "SMS", template, message.pk,
                 patient.pk)
     return message
 

@@ -86,6 +86,11 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=200, required=False)
 
 
+class OfferChannelForm(forms.Form):
+    offer_channel = forms.ChoiceField(choices=Patient.OfferChannel.choices,
+                                      label="Offer slots by")
+
+
 class SimulatorForm(forms.Form):
     phone = forms.CharField(
         label="Patient's phone", max_length=40,

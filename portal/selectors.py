@@ -241,6 +241,18 @@ def simulator_patients_page(*, page_number, per_page: int = 20) -> Page:
     return Paginator(offers, per_page).get_page(page_number)
 
 
+def simulator_ringing_call(*, patient: Patient | None) -> Message | None:
+    """A simulated call to the patient that nobody has answered yet (console backend:
+    it rings until the simulator answers it)."""
+    if patient is None:
+        return None
+    return (Message.objects.filter(patient=patient, channel=Message.Channel.VOICE,
+                                   direction=Message.Direction.OUT, sent_at__isnull=True,
+                                   status__in=(Message.Status.ACCEPTED, Message.Status.SENT),
+                                   error_code="")
+            .order_by("-created_at", "-id").first())
+
+
 # --- Staff ------------------------------------------------------------------------------
 def staff_page(*, page_number, per_page: int = 25) -> Page:
     """Every user account, active ones first, each with `role` (Admin, Manager, Front desk

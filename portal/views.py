@@ -18,9 +18,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from clinic.audit import acting_as, actor_patient_sms
+from clinic.audit import acting_as, actor_patient_sms, actor_patient_voice
 from clinic.models import Patient, Provider
+from clinic.services import patient_set_offer_channel
 from messaging import services as messaging
+from messaging import voice
+from messaging.models import Message
 from messaging.selectors import send_trouble
 from offers import approval, rules, staff_picks
 from offers import services as engine
@@ -28,6 +31,7 @@ from offers.models import OfferRule, Slot
 from portal import charts, selectors
 from portal import services as staff_services
 from portal.forms import (
+    OfferChannelForm,
     OfferRuleForm,
     ReasonForm,
     RulePreviewForm,
@@ -285,10 +289,28 @@ def patient_detail(request, patient_id):
             patient=patient, page_number=request.GET.get("entries")),
         "audit": selectors.patient_audit_page(patient=patient,
                                               page_number=request.GET.get("audit")),
+        "channel_form": OfferChannelForm(initial={"offer_channel": patient.offer_channel}),
     }
     if request.htmx and request.htmx.target == "thread":
         return render(request, "portal/patient.html#thread", context)
     return render(request, "portal/patient.html", context)
+
+
+@require_POST
+@login_required
+@permission_required("clinic.change_patient", raise_exception=True)
+def patient_offer_channel(request, patient_id):
+    """Staff choose whether offers reach the patient by text, by call, or a text then a
+    call (audited as theirs)."""
+    patient = get_object_or_404(Patient, pk=patient_id)
+    form = OfferChannelForm(request.POST)
+    if form.is_valid():
+        channel = form.cleaned_data["offer_channel"]
+        if patient_set_offer_channel(patient=patient, offer_channel=channel, by=request.user,
+                                     reason="Staff changed how offers reach the patient"):
+            messages.success(request, f"Offers to {patient} now go by: "
+                                      f"{patient.get_offer_channel_display().lower()}.")
+    return redirect("portal:patient", patient_id=patient.pk)
 
 
 @login_required
@@ -345,11 +367,7 @@ def simulator(request):
             patient = form.patient
             form = SimulatorForm(initial={"phone": patient.phone_display if patient
                                           else form.cleaned_data["phone"]})
-    context = {"form": form, "patient": patient, "reply": reply,
-               "holders": selectors.simulator_patients_page(
-                   page_number=request.GET.get("holders")),
-               "thread": selectors.patient_messages_page(patient=patient, page_number=1)
-               if patient else None}
+    context = _simulator_context(request, form=form, patient=patient, reply=reply)
     if request.htmx and request.htmx.target == "holders":
         return render(request, "portal/simulator.html#holders", context)
     if request.htmx:
@@ -357,6 +375,45 @@ def simulator(request):
         if reply is not None:
             # The list of patients holding an offer reloads itself on this event.
             trigger_client_event(response, "simulatorReplied")
+        return response
+    return render(request, "portal/simulator.html", context)
+
+
+def _simulator_context(request, *, form, patient, reply=None, call=None, turn=None) -> dict:
+    return {"form": form, "patient": patient, "reply": reply,
+            "holders": selectors.simulator_patients_page(
+                page_number=request.GET.get("holders")),
+            "thread": selectors.patient_messages_page(patient=patient, page_number=1)
+            if patient else None,
+            "ringing": selectors.simulator_ringing_call(patient=patient) if turn is None
+            else None,
+            "call": call, "turn": turn}
+
+
+@require_POST
+@login_required
+@permission_required("messaging.view_message", raise_exception=True)
+def simulator_call(request):
+    """The simulated phone answers a simulated call, or presses a key on it: exactly what
+    Twilio's voice webhooks do (messaging/voice.py), audited as the patient's, by phone."""
+    _simulator_enabled()
+    call = get_object_or_404(Message, pk=request.POST.get("call", ""),
+                             channel=Message.Channel.VOICE, direction=Message.Direction.OUT)
+    patient = call.patient
+    step = request.POST.get("step", "1")
+    with acting_as(actor_patient_voice(call.to_number, simulated=True)):
+        if request.POST.get("action") == "answer":
+            turn = voice.voice_call_answered(message_id=call.pk, call_sid=call.twilio_sid,
+                                             answered_by="human")
+        else:
+            turn = voice.voice_keypress(message_id=call.pk, call_sid=call.twilio_sid,
+                                        step=int(step) if step.isdigit() else 1,
+                                        digits=request.POST.get("digits", "")[:1])
+    form = SimulatorForm(initial={"phone": patient.phone_display if patient else ""})
+    context = _simulator_context(request, form=form, patient=patient, call=call, turn=turn)
+    if request.htmx:
+        response = render(request, "portal/simulator.html#phone", context)
+        trigger_client_event(response, "simulatorReplied")
         return response
     return render(request, "portal/simulator.html", context)
 

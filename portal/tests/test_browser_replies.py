@@ -50,3 +50,30 @@ def test_a_wrong_number_typed_in_the_simulator_shows_on_today_and_the_patient_pa
     assert page.locator("[data-testid=wrong-number]").inner_text() == "Wrong number"
     assert "Can receive offers" not in page.locator("dl.facts").inner_text()
     assert page.console_errors == [], page.console_errors
+
+
+def test_a_simulated_call_answered_with_key_1_fills_the_slot(page, front_desk_user):
+    from clinic.models import Patient
+
+    rosa = PatientFactory(first_name="Rosa", offer_channel=Patient.OfferChannel.VOICE)
+    WaitlistEntryFactory(patient=rosa)
+    start = (timezone.localtime() + dt.timedelta(days=1)).replace(hour=11, minute=0,
+                                                                  second=0, microsecond=0)
+    slot = slot_open(provider=ProviderFactory(name="Dr. Maya Patel"), start=start,
+                     end=start + dt.timedelta(minutes=20))
+    sign_in(page, front_desk_user)
+    page.goto(f"/simulator/?patient={rosa.pk}")
+
+    page.get_by_text("Incoming call").wait_for()
+    page.get_by_role("button", name="Answer").click()
+    spoken = page.locator("[data-testid=spoken]")
+    spoken.filter(has_text="Dr. Maya Patel").wait_for()
+    assert "press 1" in spoken.inner_text()
+    page.get_by_role("button", name="1", exact=True).click()
+    spoken.filter(has_text="You're booked, Rosa").wait_for()
+
+    page.goto("/")
+    page.locator(f"#slot-{slot.pk}").get_by_text("Filled").first.wait_for()
+    slot.refresh_from_db()
+    assert slot.status == "filled"
+    assert page.console_errors == [], page.console_errors
