@@ -55,6 +55,11 @@ class PatientModel:
     night: bool = True
     night_start: dt.time = dt.time(21, 30)
     night_end: dt.time = dt.time(7, 0)
+    # Patients offered by call (Workload.voice_share): the share of calls a person picks
+    # up (the rest: no answer, or an answering machine, half each), and of those picked
+    # up, YES at accept_rate (less for a sooner slot, as texts), else 2. An assumption
+    # (docs/simulator.md): no published figure for clinic offer calls.
+    call_pickup_rate: float = 0.5
 
     @classmethod
     def everyone_yes_at_once(cls) -> "PatientModel":
@@ -93,6 +98,8 @@ class Workload:
     boosted_share: float = 0.05
     current_appointment_share: float = 0.75
     spanish_share: float = 0.15
+    # Patients whose offers are phone calls (Patient.offer_channel "voice").
+    voice_share: float = 0.0
     # How far ahead a cancelled appointment was: same day, within 48 h, 2-3 days, 3-7
     # days (docs/simulator.md).
     lead_mix: tuple[float, float, float, float] = (0.25, 0.35, 0.2, 0.2)

@@ -61,7 +61,8 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
     days_sooner = [(s["filled_entry__current_appointment_at"] - s["start"]).total_seconds() / 86400
                    for s in filled if s["filled_entry__current_appointment_at"]]
 
-    texts = Message.objects.filter(direction=Message.Direction.OUT)
+    # Texts are SMS; offer calls (and what was said on them) are counted apart.
+    texts = Message.objects.filter(direction=Message.Direction.OUT, channel=Message.Channel.SMS)
     per_day, per_week = Counter(), Counter()
     for patient_id, at in texts.exclude(patient=None).values_list("patient_id", "created_at"):
         local_day = timezone.localtime(at).date()
@@ -71,7 +72,7 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
     text_count = texts.count()
     offer_texts = texts.filter(kind=OFFER_KIND).count()
 
-    replies = Message.objects.filter(direction=Message.Direction.IN)
+    replies = Message.objects.filter(direction=Message.Direction.IN, channel=Message.Channel.SMS)
     offer_type = ContentType.objects.get_for_model(Offer)
     reply_minutes = [
         (at - sent).total_seconds() / 60
@@ -115,6 +116,9 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
         "slot_outcomes": slot_outcomes(slots),
         "still_offering": sum(s["status"] == Slot.Status.OFFERING for s in slots),
         "double_bookings": double_bookings(slots),
+        "calls": Message.objects.filter(direction=Message.Direction.OUT, kind=OFFER_KIND,
+                                        channel=Message.Channel.VOICE).count(),
+        "fills_by_channel": fills_by_channel(),
         "unanswered_yes": unanswered_yes(),
     }
 
@@ -133,6 +137,16 @@ def slot_outcomes(slots: list[dict]) -> list[dict]:
         "minutes_to_fill": round((s["closed_at"] - s["created_at"]).total_seconds() / 60, 2)
         if s["status"] == Slot.Status.FILLED else None,
     } for s in sorted(slots, key=lambda s: (s["created_at"], s["id"]))]
+
+
+def fills_by_channel() -> dict:
+    """Slots booked by a YES, by how the YES came: a key or word on a call, or a text."""
+    accepted = list(Offer.objects.filter(status=Offer.Status.ACCEPTED).values_list("pk", flat=True))
+    by_call = set(Message.objects.filter(
+        direction=Message.Direction.IN, channel=Message.Channel.VOICE, kind="yes",
+        subject_type=ContentType.objects.get_for_model(Offer), subject_id__in=accepted,
+    ).values_list("subject_id", flat=True))
+    return {"sms": len(accepted) - len(by_call), "voice": len(by_call)}
 
 
 def double_bookings(slots: list[dict]) -> int:

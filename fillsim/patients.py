@@ -85,6 +85,18 @@ class Patients:
             return Answer(at, rng.choice(CHATTER))
         return Answer(at, rng.choice(NO))
 
+    def call_answer(self, *, phone: str, slot_key: str, at: dt.datetime,
+                    slot_start: dt.datetime) -> str:
+        """What happens when the patient at `phone` is called about the slot `slot_key`:
+        "no-answer", "machine", or, picked up, the key pressed: "1" (YES) or "2"."""
+        model = self.model
+        rng = random.Random(f"{self.seed}:call:{phone}:{slot_key}")
+        if rng.random() >= model.call_pickup_rate:
+            return "machine" if rng.random() < 0.5 else "no-answer"
+        lead_hours = max((slot_start - at).total_seconds() / 3600, 0.0)
+        soon = model.soon_penalty * math.exp(-lead_hours / model.soon_hours)
+        return "1" if rng.random() < model.accept_rate * (1 - soon) else "2"
+
     def _latency_minutes(self, rng: random.Random) -> float:
         quick_median, slow_share = self._latency
         model = self.model

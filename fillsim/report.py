@@ -29,12 +29,22 @@ def cell(value, template: str) -> str:
 
 
 def summary_table(results: dict[str, dict]) -> str:
-    header = "| policy | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
-    rule = "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |"
-    rows = [f"| {name} | " + " | ".join(cell(figures[key], template)
-                                        for key, _, template in COLUMNS) + " |"
+    # Fills by channel only when some patients were called (--voice-share).
+    voice = any(figures.get("calls") for figures in results.values())
+    columns = (*COLUMNS, *CHANNEL_COLUMNS) if voice else COLUMNS
+    header = "| policy | " + " | ".join(label for _, label, _ in columns) + " |"
+    rule = "| --- | " + " | ".join("---:" for _ in columns) + " |"
+    rows = [f"| {name} | " + " | ".join(cell(_figure(figures, key), template)
+                                        for key, _, template in columns) + " |"
             for name, figures in results.items()]
     return "\n".join([header, rule, *rows])
+
+
+CHANNEL_COLUMNS = (
+    ("calls", "offer calls", "{}"),
+    ("fills_by_channel.sms", "filled by text", "{}"),
+    ("fills_by_channel.voice", "filled by call", "{}"),
+)
 
 
 # (key, what the run measured, format, the published figure it compares with). The

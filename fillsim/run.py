@@ -6,7 +6,9 @@ What runs is the product's code: cancellations are recorded with
 `offers.services.slot_open`, batches, holds and expiries run as the engine's own Celery
 tasks at their due time, texts go through messaging with the console backend, the
 beat sweep (`offers.tasks.offers_sweep`) runs at the policy's interval, and replies go
-through `messaging.services.inbound_handle`, the webhook's own code.
+through `messaging.services.inbound_handle`, the webhook's own code; patients offered by
+call (`--voice-share`) are called, and answer through messaging/voice.py, the voice
+webhooks' own code.
 """
 
 import datetime as dt
@@ -24,7 +26,7 @@ from fillsim.config import SimConfig
 from fillsim.metrics import figures
 from fillsim.patients import YES, Answer, Patients
 from fillsim.workload import cancellations_plan, clinic_create, clinic_zone, start_of_run
-from messaging import hooks
+from messaging import hooks, voice
 from messaging.services import inbound_handle
 from offers import services as offers
 from offers.messages import OFFER_KIND, offer_id_of
@@ -33,6 +35,9 @@ from offers.policy import OfferPolicy, policy_override
 from offers.tasks import offers_sweep
 
 Progress = Callable[[float], None]
+
+# Seconds from a call being placed to its pick-up (or its giving up ringing).
+CALL_RINGS = 20
 
 
 class Simulation:
@@ -70,8 +75,8 @@ class Simulation:
     def _on_handed_over(self, sender, message, at=None, **kwargs) -> None:
         """An offer text reached the patient: their answer (if any) goes on the agenda."""
         offer_id = offer_id_of(message)
-        if message.kind != OFFER_KIND or offer_id is None:
-            return
+        if message.kind != OFFER_KIND or offer_id is None or message.channel == "voice":
+            return  # a call's answer is drawn when it is placed (_on_call_placed)
         key, start = self._slot_keys[self._offer_slots[offer_id]]
         answer = self.patients.answer(phone=message.to_number, slot_key=key,
                                       texted_at=self.agenda.now, slot_start=start)
@@ -79,6 +84,28 @@ class Simulation:
         if answer is not None:
             self.agenda.at(answer.at, lambda: self._reply(message.to_number, answer.body),
                            kind="reply")
+
+    def _on_call_placed(self, sender, message, **kwargs) -> None:
+        """An offer call rings: CALL_RINGS later it is picked up and a key pressed, or it
+        goes unanswered or to a machine, as drawn, through the voice webhooks' own code."""
+        offer_id = offer_id_of(message)
+        if message.kind != OFFER_KIND or offer_id is None:
+            return
+        key, start = self._slot_keys[self._offer_slots[offer_id]]
+        outcome = self.patients.call_answer(phone=message.to_number, slot_key=key,
+                                            at=self.agenda.now, slot_start=start)
+        self.agenda.after(CALL_RINGS, lambda: self._call(message.pk, message.twilio_sid, outcome),
+                          kind="call")
+
+    def _call(self, call_id: int, sid: str, outcome: str) -> None:
+        if outcome == "no-answer":
+            voice.voice_status_record(message_id=call_id, call_sid=sid, call_status="no-answer")
+            return
+        turn = voice.voice_call_answered(
+            message_id=call_id, call_sid=sid,
+            answered_by="machine_end_beep" if outcome == "machine" else "human")
+        if outcome != "machine" and turn is not None and turn.listen:
+            voice.voice_keypress(message_id=call_id, call_sid=sid, step=1, digits=outcome)
 
     def _on_offer_saved(self, sender, instance, created=False, **kwargs) -> None:
         """Which slot each offer is for, noted as the engine creates it (so the hand-over
@@ -114,6 +141,7 @@ class Simulation:
     def run(self) -> dict:
         started = time.perf_counter()
         hooks.message_handed_over.connect(self._on_handed_over, dispatch_uid="fillsim")
+        hooks.call_placed.connect(self._on_call_placed, dispatch_uid="fillsim")
         post_save.connect(self._on_offer_saved, sender=Offer, dispatch_uid="fillsim")
         try:
             with virtual_time(self.agenda) as move_to, policy_override(self.policy):
@@ -129,6 +157,7 @@ class Simulation:
                 self._loop(move_to)
         finally:
             hooks.message_handed_over.disconnect(dispatch_uid="fillsim")
+            hooks.call_placed.disconnect(dispatch_uid="fillsim")
             post_save.disconnect(sender=Offer, dispatch_uid="fillsim")
         result = figures(start=self.start, policy=self.policy)
         result["patients"] = answered_as_drawn(self.answers)

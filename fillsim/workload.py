@@ -84,6 +84,11 @@ def clinic_create(workload: Workload) -> list[Provider]:
             first_name=FIRST_NAMES[n % len(FIRST_NAMES)], last_name=f"Sim{n:05d}",
             phone=phone_of(n),
             preferred_language="es" if rng.random() < workload.spanish_share else "en"))
+    # Drawn from a generator of its own: a run without voice patients is the run it was.
+    voice_rng = random.Random(f"{workload.seed}:voice")
+    for patient in patients:
+        if workload.voice_share and voice_rng.random() < workload.voice_share:
+            patient.offer_channel = Patient.OfferChannel.VOICE
     patients = Patient.objects.bulk_create(patients, batch_size=500)
 
     entries, wanted = [], []

@@ -79,6 +79,10 @@ def message_may_be_sent(message) -> bool:
 # starts an offer's hold from this moment.
 message_handed_over = Signal()
 
+# Sent after commit when a call was placed (it rings; Twilio gave it a CallSid): kwargs
+# message. Nothing in the product needs it; the fill simulator answers its calls from it.
+call_placed = Signal()
+
 # Sent after commit when an outbound message will never reach the patient:
 # kwargs message (messaging.Message), permanent (bool), error_code (str).
 message_failed = Signal()

@@ -249,7 +249,10 @@ def _message_handed_over(message: Message, *, status: str, sid: str) -> None:
         # A call placed is ringing, not heard: it is handed over (sent_at, the signal)
         # when a person answers it (messaging/voice.py voice_call_answered).
         with transaction.atomic():
-            _move_from_sending(message, status=status, twilio_sid=sid)
+            if _move_from_sending(message, status=status, twilio_sid=sid):
+                message.twilio_sid = sid
+                transaction.on_commit(partial(hooks.call_placed.send, sender=Message,
+                                              message=message), robust=True)
         logger.info("Call %s placed (%s)", message.pk, status)
         return
     with transaction.atomic():

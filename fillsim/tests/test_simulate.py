@@ -170,3 +170,31 @@ def test_replies_per_patient_are_the_same_under_every_policy():
     assert answers == again
     assert any(answers)
     assert not all(answers)
+
+
+def test_voice_patients_are_called_and_fills_are_reported_by_channel(tmp_path):
+    """--voice-share: some patients are offered by call (through the voice webhooks' own
+    code), and the figures say how many slots each channel filled."""
+    out = io.StringIO()
+    path = tmp_path / "voice.json"
+    call_command("simulate", *SMALL, "--seed", "5", "--voice-share", "0.5", "--accept-rate",
+                 "0.9", "--json", str(path), stdout=out)
+    result = json.loads(path.read_text())
+
+    figures = result["policies"]["seed"]
+    assert result["flags"]["voice_share"] == 0.5
+    assert figures["calls"] > 0
+    by_channel = figures["fills_by_channel"]
+    assert by_channel["voice"] > 0 and by_channel["sms"] > 0
+    assert by_channel["voice"] + by_channel["sms"] <= figures["filled"]
+    assert figures["double_bookings"] == 0 and figures["unanswered_yes"] == 0
+    assert "filled by call" in out.getvalue()
+
+
+def test_without_voice_share_nobody_is_called():
+    config = SimConfig(workload=Workload(days=1, seed=3, providers=3, waitlist=60,
+                                         cancellations_per_day=8),
+                       patients=PatientModel.everyone_yes_at_once(), sms_send_hours=ALWAYS)
+    result = simulate(config)
+    assert result["calls"] == 0
+    assert result["fills_by_channel"] == {"sms": result["filled"], "voice": 0}

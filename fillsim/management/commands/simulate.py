@@ -59,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--reply-median-minutes", type=float,
                             default=patients.reply_median_minutes,
                             help="median minutes to a quick reply (default %(default)s)")
+        parser.add_argument("--voice-share", type=_share, default=workload.voice_share,
+                            help="share of patients offered by phone call instead of text "
+                                 "(default %(default)s)")
         parser.add_argument("--policy", action="append", choices=list(builtin_policies()),
                             help="repeatable; default: all four built-in policies")
         parser.add_argument("--batch-size", type=_positive, help="override every policy's batch size")
@@ -92,7 +95,7 @@ class Command(BaseCommand):
             workload = Workload(days=options["days"], seed=options["seed"],
                                 providers=options["providers"], waitlist=options["waitlist"],
                                 cancellations_per_day=options["cancellations_per_day"],
-                                scenario=scenario)
+                                voice_share=options["voice_share"], scenario=scenario)
             config = SimConfig(workload=workload, patients=patients)
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
@@ -120,7 +123,7 @@ def as_json(runs: dict, options: dict) -> dict:
     first = next(iter(runs.values()))
     flags = {key: options[key] for key in (
         "days", "seed", "providers", "waitlist", "cancellations_per_day", "reply_rate",
-        "accept_rate", "reply_median_minutes", "batch_size", "hold_minutes")}
+        "accept_rate", "reply_median_minutes", "batch_size", "hold_minutes", "voice_share")}
     return {
         "flags": flags,
         "scenario": next(iter(runs)),
@@ -133,7 +136,10 @@ def as_json(runs: dict, options: dict) -> dict:
 def _command_line(options: dict) -> str:
     parts = ["python manage.py simulate"]
     for flag in ("days", "seed", "providers", "waitlist", "cancellations_per_day",
-                 "reply_rate", "accept_rate", "reply_median_minutes", "batch_size", "hold_minutes"):
+                 "reply_rate", "accept_rate", "reply_median_minutes", "batch_size", "hold_minutes",
+                 "voice_share"):
+        if flag == "voice_share" and not options.get(flag):
+            continue
         if options.get(flag) is not None:
             parts.append(f"--{flag.replace('_', '-')} {options[flag]}")
     for scenario in options.get("scenario") or ["typical"]:
