@@ -254,6 +254,8 @@ def voice_keypress(*, message_id: int | None, call_sid: str, step: int, digits: 
     intent = _intent_of(digits=digits, speech=speech, first_name=first_name)
     from messaging.services import _insert_unless_known  # services imports backends
 
+    # One transaction, as an inbound SMS's: a repeat racing the first waits on the unique
+    # sid until the first has committed, then repeats what the first was told.
     with transaction.atomic():
         inbound = Message(direction=Message.Direction.IN, channel=Message.Channel.VOICE,
                           from_number=call.to_number, to_number=call.from_number,
@@ -264,15 +266,16 @@ def voice_keypress(*, message_id: int | None, call_sid: str, step: int, digits: 
             said = Message.objects.filter(twilio_sid=f"{sid_base}:said").first()
             logger.info("Call %s step %s already handled; repeating its answer", call.pk, step)
             return CallTurn(text=said.body if said else "", language=_language(call))
-    logger.info("Call %s step %s: %s", call.pk, step, intent)
-    if intent in ("yes", "no"):
-        script = _ask(call, intent=intent, inbound=inbound)
-        return _say(call, hooks.CallScript(script.template, script.context),
-                    sid=f"{sid_base}:said", step=step)
-    if step < SAYS_AT_MOST:
-        script = _ask(call, intent=None, inbound=inbound)
-        return _say(call, script, sid=f"{sid_base}:said", step=step + 1)
-    return _say(call, hooks.CallScript(GOODBYE_TEMPLATE), sid=f"{sid_base}:said", step=step)
+        logger.info("Call %s step %s: %s", call.pk, step, intent)
+        if intent in ("yes", "no"):
+            script = _ask(call, intent=intent, inbound=inbound)
+            return _say(call, hooks.CallScript(script.template, script.context),
+                        sid=f"{sid_base}:said", step=step)
+        if step < SAYS_AT_MOST:
+            script = _ask(call, intent=None, inbound=inbound)
+            return _say(call, script, sid=f"{sid_base}:said", step=step + 1)
+        return _say(call, hooks.CallScript(GOODBYE_TEMPLATE), sid=f"{sid_base}:said",
+                    step=step)
 
 
 def voice_status_record(*, message_id: int | None, call_sid: str, call_status: str,
