@@ -185,9 +185,11 @@ def test_voice_patients_are_called_and_fills_are_reported_by_channel(tmp_path):
     assert result["flags"]["voice_share"] == 0.5
     assert figures["calls"] > 0
     by_channel = figures["fills_by_channel"]
-    assert by_channel["voice"] > 0 and by_channel["sms"] > 0
+    assert by_channel["voice"] > 0
+    assert by_channel["sms"] > 0
     assert by_channel["voice"] + by_channel["sms"] <= figures["filled"]
-    assert figures["double_bookings"] == 0 and figures["unanswered_yes"] == 0
+    assert figures["double_bookings"] == 0
+    assert figures["unanswered_yes"] == 0
     assert "filled by call" in out.getvalue()
 
 

@@ -43,7 +43,8 @@ def test_a_landline_refused_by_twilio_is_called_for_the_next_offer(fake_twilio, 
 
     ana.refresh_from_db()
     assert ana.offer_channel == Patient.OfferChannel.VOICE
-    assert ana.phone_invalid_at is not None and not ana.sms_opted_out
+    assert ana.phone_invalid_at is not None
+    assert not ana.sms_opted_out
     assert f"Twilio error {code}" in ana.history.first().history_change_reason
     assert "phone call" in ana.history.first().history_change_reason
     # The next freed slot is offered to her by a call.

@@ -106,36 +106,47 @@ def test_a_call_answered_and_1_pressed_books_the_slot(client, fake_twilio):
     # our signed webhooks; no text was sent.
     assert fake_twilio.sent == []
     [placed] = fake_twilio.calls
-    assert placed["To"] == rosa.phone and placed["From"] == FROM_NUMBER
+    assert placed["To"] == rosa.phone
+    assert placed["From"] == FROM_NUMBER
     assert placed["MachineDetection"] == "DetectMessageEnd"
     assert placed["Url"].startswith(f"{PUBLIC_BASE_URL}/twilio/voice/answer/")
     assert placed["StatusCallback"].startswith(f"{PUBLIC_BASE_URL}/twilio/voice/status/")
     offer = Offer.objects.get(slot=slot)
-    assert offer.status == Offer.Status.PENDING and offer.hold_until is None  # ringing
+    assert offer.status == Offer.Status.PENDING
+    assert offer.hold_until is None
     call = the_call(rosa)
-    assert call.status == Message.Status.ACCEPTED and call.twilio_sid.startswith("CA")
+    assert call.status == Message.Status.ACCEPTED
+    assert call.twilio_sid.startswith("CA")
 
     before = timezone.now()
     root = answer(client, call)
     # Spoken in Spanish, with the offer's facts, then listening for 1/2 or yes/no.
     gather = root.find("Gather")
-    assert gather.get("input") == "dtmf speech" and gather.get("numDigits") == "1"
+    assert gather.get("input") == "dtmf speech"
+    assert gather.get("numDigits") == "1"
     say = gather.find("Say")
     assert say.get("language") == "es-MX"
-    assert "Rosa" in say.text and "Dr. Maya Patel" in say.text and "marque 1" in say.text
+    assert "Rosa" in say.text
+    assert "Dr. Maya Patel" in say.text
+    assert "marque 1" in say.text
     offer.refresh_from_db()
     # The hold runs from the answer.
-    assert offer.status == Offer.Status.SENT and offer.hold_until >= before + dt.timedelta(
+    assert offer.status == Offer.Status.SENT
+    assert offer.hold_until >= before + dt.timedelta(
         seconds=419)
 
     root = press(client, root, call, digits="1")
-    assert "Listo, Rosa" in said(root) and root.find("Hangup") is not None
+    assert "Listo, Rosa" in said(root)
+    assert root.find("Hangup") is not None
     slot.refresh_from_db()
-    assert slot.status == Slot.Status.FILLED and slot.filled_entry_id == entry.pk
+    assert slot.status == Slot.Status.FILLED
+    assert slot.filled_entry_id == entry.pk
     assert Offer.objects.get(pk=offer.pk).status == Offer.Status.ACCEPTED
     # The keypress is in the log, as the patient's.
     keypress = Message.objects.get(direction="in", channel="voice")
-    assert keypress.body == "1" and keypress.kind == "yes" and keypress.patient == rosa
+    assert keypress.body == "1"
+    assert keypress.kind == "yes"
+    assert keypress.patient == rosa
     assert keypress.twilio_sid == f"{call.twilio_sid}:1"
 
 
@@ -182,12 +193,14 @@ def test_an_answering_machine_gets_a_voicemail_without_the_offer(client, fake_tw
     assert "Please call us back at (312) 555-0100" in text
     for private in ("Ana", "Maya", "Patel", "10:20", "earlier visit"):
         assert private not in text
-    assert root.find("Gather") is None and root.find("Hangup") is not None
+    assert root.find("Gather") is None
+    assert root.find("Hangup") is not None
     # Not answered: the offer ends (as a hold passing would) and the slot moves on.
     offer = Offer.objects.get(slot=slot, patient=ana)
     assert offer.status == Offer.Status.EXPIRED
     call.refresh_from_db()
-    assert call.status == Message.Status.UNDELIVERED and call.error_code == "machine"
+    assert call.status == Message.Status.UNDELIVERED
+    assert call.error_code == "machine"
     assert Message.objects.get(kind="voicemail").body == text
     assert [c["To"] for c in fake_twilio.calls] == [ana.phone, ben.phone]
 
@@ -205,7 +218,8 @@ def test_a_busy_line_ends_the_attempt(client, fake_twilio):
     offer = Offer.objects.get(slot=slot, patient=ana)
     assert offer.status == Offer.Status.FAILED
     call.refresh_from_db()
-    assert call.status == Message.Status.UNDELIVERED and call.error_code == "busy"
+    assert call.status == Message.Status.UNDELIVERED
+    assert call.error_code == "busy"
     assert [e.status for e in call.status_events.all()][-2:] == ["sent", "undelivered"]
     assert Offer.objects.get(slot=slot, patient=ben).is_live
     # A repeated callback changes nothing more.
@@ -265,9 +279,11 @@ def test_silence_repeats_the_offer_once_then_ends_politely(client, fake_twilio):
 
     root = answer(client, call)
     again = press(client, root, call)  # nothing heard
-    assert "Dr. Maya Patel" in said(again) and again.find("Gather") is not None
+    assert "Dr. Maya Patel" in said(again)
+    assert again.find("Gather") is not None
     end = press(client, again, call)
-    assert "We did not hear an answer" in said(end) and end.find("Hangup") is not None
+    assert "We did not hear an answer" in said(end)
+    assert end.find("Hangup") is not None
     # Still held until its hold passes, as an unanswered text is.
     assert Offer.objects.get(slot=slot).status == Offer.Status.SENT
     assert list(Message.objects.filter(direction="in", channel="voice")
@@ -306,7 +322,8 @@ def test_a_text_unanswered_is_followed_by_a_call(client, fake_twilio):
     ana = PatientFactory(first_name="Ana", offer_channel=Patient.OfferChannel.SMS_THEN_VOICE)
     WaitlistEntryFactory(patient=ana)
     slot = open_slot(ProviderFactory())
-    assert len(fake_twilio.sent) == 1 and fake_twilio.calls == []
+    assert len(fake_twilio.sent) == 1
+    assert fake_twilio.calls == []
     offer = Offer.objects.get(slot=slot)
     Offer.objects.filter(pk=offer.pk).update(hold_until=timezone.now() - dt.timedelta(seconds=1))
 
@@ -318,7 +335,8 @@ def test_a_text_unanswered_is_followed_by_a_call(client, fake_twilio):
     call = the_call(ana)
     root = answer(client, call)
     offer.refresh_from_db()
-    assert offer.is_live and offer.hold_until > timezone.now() + dt.timedelta(minutes=6)
+    assert offer.is_live
+    assert offer.hold_until > timezone.now() + dt.timedelta(minutes=6)
     press(client, root, call, digits="1")
     slot.refresh_from_db()
     assert slot.status == Slot.Status.FILLED
