@@ -202,3 +202,29 @@ def test_get_by_id_returns_the_posted_entry(client, key):
     assert response.status_code == 200
     assert response["Content-Type"] == "application/fhir+json"
     assert response.json() == created
+
+
+def test_a_phone_without_sms_means_offers_by_call(client, key):
+    payload = waitlist_appointment(identifier="WL-2001")
+    payload["contained"][0]["telecom"] = [{"system": "phone", "value": "(312) 555-0177",
+                                          "use": "home"}]
+
+    response = post(client, key, payload)
+
+    assert response.status_code == 201, response.content
+    patient = Patient.objects.get(phone="+13125550177")
+    assert patient.offer_channel == Patient.OfferChannel.VOICE
+    assert response.json()["contained"][0]["telecom"] == [
+        {"system": "phone", "value": "+13125550177"}]
+
+
+def test_an_sms_number_is_texted_even_beside_a_phone(client, key):
+    payload = waitlist_appointment(identifier="WL-2002")
+    payload["contained"][0]["telecom"] = [
+        {"system": "phone", "value": "(312) 555-0178"},
+        {"system": "sms", "value": "(312) 555-0179"}]
+
+    assert post(client, key, payload).status_code == 201
+    patient = Patient.objects.get()
+    assert patient.phone == "+13125550179"
+    assert patient.offer_channel == Patient.OfferChannel.SMS
