@@ -35,9 +35,9 @@ class ErrorCodeFilter(admin.SimpleListFilter):
 class MessageAdmin(ReadOnlyAdmin):
     """The message log is evidence: it can be read and searched, never edited or deleted."""
 
-    list_display = ["created_at", "direction", "kind", "patient", "about", "to_number",
+    list_display = ["created_at", "direction", "channel", "kind", "patient", "about", "to_number",
                     "from_number", "status", "error_code", "attempts", "twilio_sid"]
-    list_filter = ["direction", "status", "kind", ErrorCodeFilter]
+    list_filter = ["direction", "channel", "status", "kind", ErrorCodeFilter]
     search_fields = ["twilio_sid", "from_number", "to_number", "patient__last_name"]
     date_hierarchy = "created_at"
     list_select_related = ["patient", "subject_type"]

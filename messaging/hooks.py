@@ -7,7 +7,8 @@ HANDED_OVER) to one registered reply handler. Only the handler knows the patient
 state (a live offer, a booking, nothing), so it decides what happens and which template
 answers, with what context; None means "answer nothing". Hand-overs to the SMS provider,
 delivery failures and opt-outs are announced with signals, so users of the channel can
-react.
+react. Calls (messaging/voice.py) are the same: one registered call handler says what a
+call says and acts on its keys (register_call_handler).
 
     # offers/apps.py
     def ready(self):

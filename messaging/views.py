@@ -89,12 +89,12 @@ def _voice_form(request):
     return form.cleaned_data, None
 
 
-def _twiml(turn, call_id) -> HttpResponse:
+def _twiml(turn) -> HttpResponse:
     if turn is None:  # not one of our calls: end it
         response = VoiceResponse()
         response.hangup()
         return HttpResponse(str(response), content_type="text/xml")
-    return HttpResponse(voice.twiml(turn, message=Message(pk=call_id)),
+    return HttpResponse(voice.twiml(turn, message=Message(pk=turn.call_id)),
                         content_type="text/xml")
 
 
@@ -110,7 +110,7 @@ def voice_answer(request):
     with acting_as(actor_patient_voice(request.POST.get("To", ""))):
         turn = voice.voice_call_answered(message_id=call_id, call_sid=data["CallSid"],
                                          answered_by=data["AnsweredBy"])
-    return _twiml(turn, call_id)
+    return _twiml(turn)
 
 
 @csrf_exempt
@@ -127,7 +127,7 @@ def voice_gather(request):
         turn = voice.voice_keypress(message_id=call_id, call_sid=data["CallSid"],
                                     step=step_from_query(request.GET), digits=data["Digits"],
                                     speech=data["SpeechResult"])
-    return _twiml(turn, call_id)
+    return _twiml(turn)
 
 
 @csrf_exempt

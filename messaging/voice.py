@@ -69,6 +69,7 @@ class CallTurn:
     language: str
     listen: bool = False
     step: int = 1
+    call_id: int | None = None  # the call's message, for the next step's URL
 
 
 def voice_render(*, template: str, language: str, context: dict | None = None) -> str:
@@ -172,7 +173,8 @@ def _say(call: Message, script: hooks.CallScript, *, sid: str, step: int) -> Cal
         kind=script.template, status=Status.DELIVERED, patient=call.patient,
         subject_type_id=call.subject_type_id, subject_id=call.subject_id,
         sent_at=timezone.now()))
-    return CallTurn(text=text, language=language, listen=script.listen, step=step)
+    return CallTurn(text=text, language=language, listen=script.listen, step=step,
+                    call_id=call.pk)
 
 
 def _ask(call: Message, *, intent: str | None, inbound: Message | None) -> hooks.CallScript:
@@ -265,7 +267,8 @@ def voice_keypress(*, message_id: int | None, call_sid: str, step: int, digits: 
         if not _insert_unless_known(inbound):
             said = Message.objects.filter(twilio_sid=f"{sid_base}:said").first()
             logger.info("Call %s step %s already handled; repeating its answer", call.pk, step)
-            return CallTurn(text=said.body if said else "", language=_language(call))
+            return CallTurn(text=said.body if said else "", language=_language(call),
+                            call_id=call.pk)
         logger.info("Call %s step %s: %s", call.pk, step, intent)
         if intent in ("yes", "no"):
             script = _ask(call, intent=intent, inbound=inbound)

@@ -114,6 +114,8 @@ class Slot(models.Model):
 
 # How an offer ended by a wrong-number reply reads (Offer.status_label).
 WRONG_NUMBER = "Wrong number"
+# How an offer by phone call reads while the call rings.
+CALLING = "Calling"
 
 
 class KeptMessages(GenericRelation):
@@ -206,6 +208,8 @@ class Offer(models.Model):
         wrong_at = self.patient.phone_wrong_at
         if self.status == self.Status.FAILED and wrong_at and self.updated_at >= wrong_at:
             return WRONG_NUMBER
+        if self.status == self.Status.PENDING and self.patient.offer_channel == "voice":
+            return CALLING  # the call rings; the hold starts when it is answered
         return self.get_status_display()
 
 

@@ -114,6 +114,7 @@ def test_a_call_answered_and_1_pressed_books_the_slot(client, fake_twilio):
     offer = Offer.objects.get(slot=slot)
     assert offer.status == Offer.Status.PENDING
     assert offer.hold_until is None
+    assert offer.status_label == "Calling"  # as Today shows it while the phone rings
     call = the_call(rosa)
     assert call.status == Message.Status.ACCEPTED
     assert call.twilio_sid.startswith("CA")
