@@ -341,7 +341,23 @@ def test_a_text_unanswered_is_followed_by_a_call(client, fake_twilio):
     press(client, root, call, digits="1")
     slot.refresh_from_db()
     assert slot.status == Slot.Status.FILLED
-    # The call was one only: a second expiry of its hold expires the offer.
+
+
+def test_a_text_then_a_busy_call_expires_the_offer_and_is_called_once(client, fake_twilio):
+    ana = PatientFactory(first_name="Ana", offer_channel=Patient.OfferChannel.SMS_THEN_VOICE)
+    WaitlistEntryFactory(patient=ana)
+    slot = open_slot(ProviderFactory())
+    offer = Offer.objects.get(slot=slot)
+    Offer.objects.filter(pk=offer.pk).update(hold_until=timezone.now() - dt.timedelta(seconds=1))
+    from offers.services import offer_expire
+    offer_expire(offer_id=offer.pk)
+
+    call_status(client, the_call(ana), "busy")
+
+    offer.refresh_from_db()
+    # She had the text: its hold passed unanswered, and so did the call.
+    assert offer.status == Offer.Status.EXPIRED
+    assert len(fake_twilio.calls) == 1
 
 
 def test_calls_and_keypresses_are_in_the_exported_log(client, fake_twilio, capsys):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from clinic.tests.factories import PatientFactory, ProviderFactory
 from offers.models import Offer
 from offers.services import slot_open
-from portal.tests.browser import sign_in
+from portal.tests.browser import axe_violations, sign_in
 from portal.tests.test_browser import _shot
 from waitlist.tests.factories import WaitlistEntryFactory
 
@@ -69,6 +69,7 @@ def test_a_simulated_call_answered_with_key_1_fills_the_slot(page, front_desk_us
     spoken = page.locator("[data-testid=spoken]")
     spoken.filter(has_text="Dr. Maya Patel").wait_for()
     assert "press 1" in spoken.inner_text()
+    assert axe_violations(page) == []
     page.get_by_role("button", name="1", exact=True).click()
     spoken.filter(has_text="You're booked, Rosa").wait_for()
 
