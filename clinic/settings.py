@@ -390,6 +390,9 @@ WAITLIST_CHECK_IN_SWEEP_SECONDS = 300
 # At most this many entries are asked per run (the rest at the next run): a clinic
 # switching check-ins on for a long waitlist does not send hundreds of texts at once.
 WAITLIST_CHECK_IN_BATCH = 100
+# Chain fills (ehr/chain.py): the beat sweep that frees the later appointments of SMS
+# bookings whose task after commit was lost.
+CHAIN_FILL_SWEEP_SECONDS = 300
 # Every periodic job, in one place, driven by the settings above. Celery beat's database
 # scheduler (django-celery-beat) installs it when beat starts, and `migrate` installs it too
 # (clinic/lib/beat.py), so the beat_health check finds the sweep before beat first runs
@@ -403,6 +406,8 @@ CELERY_BEAT_SCHEDULE = {
     "waitlist: check in with long-waiting patients, take off who lapsed": {
         "task": "waitlist.tasks.waitlist_check_in_sweep",
         "schedule": float(WAITLIST_CHECK_IN_SWEEP_SECONDS)},
+    "ehr: open the chain fills a lost task missed": {
+        "task": "ehr.tasks.chain_fills_sweep", "schedule": float(CHAIN_FILL_SWEEP_SECONDS)},
 }
 # A YES this long after its hold ended still takes the slot, but only while nobody else
 # holds an offer for it (its batch-mates all ended and no later batch has gone out) and
