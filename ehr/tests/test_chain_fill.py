@@ -207,3 +207,29 @@ def test_chain_runs_at_once_open_one_slot(provider, task_lost, attempt):
     made = Slot.objects.get(chained_from=slot)
     assert [r.pk for r in results[:2]] == [made.pk, made.pk]
     assert Slot.objects.filter(source=Slot.Source.CHAIN).count() == 1
+
+
+def test_staff_see_the_chain_on_today(client, provider, front_desk_user):
+    ana = holding(provider)
+    ana.patient.last_name = "Ruiz"
+    ana.patient.save()
+    typed = WaitlistEntryFactory(boost=30, current_appointment_at=at(10, 9),
+                                 patient=PatientFactory(first_name="Cleo", last_name="Park"))
+    slot = open_soon(provider)
+    yes(ana)
+    chained = Slot.objects.get(chained_from=slot)
+    other = open_soon(ProviderFactory(name="Dr. Lee"))
+    handle_reply(patient=typed.patient, intent="yes")
+    assert Slot.objects.get(pk=other.pk).filled_entry == typed
+
+    client.force_login(front_desk_user)
+    page = client.get("/").content.decode()
+
+    later, took = timezone.localtime(chained.start), timezone.localtime(slot.start)
+    assert (f"Chain fill: their later appointment, {later:%a %b %-d} · 3:00 PM, was "
+            "freed and offered in turn (unfilled).") in page
+    assert (f"Chain fill: freed when Ana Ruiz took Dr. Maya Patel's {took:%a %b %-d} · "
+            "10:00 AM instead; the EHR hears it cancelled.") in page
+    # A date staff typed in, never named by the EHR: staff are told to cancel it there.
+    assert "They also had an appointment on" in page
+    assert "cancel it in the EHR so it can be offered" in page
