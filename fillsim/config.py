@@ -92,6 +92,10 @@ class Workload:
     urgent_share: float = 0.05
     boosted_share: float = 0.05
     current_appointment_share: float = 0.75
+    # Of those current appointments, the share the EHR named (an HL7 S12 with its id,
+    # provider and length: an ehr.HeldAppointment). Taking an earlier slot frees one of
+    # these, offered in turn (a chain fill, ehr/chain.py); the others are dates only.
+    held_share: float = 0.8
     spanish_share: float = 0.15
     # How far ahead a cancelled appointment was: same day, within 48 h, 2-3 days, 3-7
     # days (docs/simulator.md).

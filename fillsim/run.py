@@ -72,13 +72,22 @@ class Simulation:
         offer_id = offer_id_of(message)
         if message.kind != OFFER_KIND or offer_id is None:
             return
-        key, start = self._slot_keys[self._offer_slots[offer_id]]
+        key, start = self._slot_key(self._offer_slots[offer_id])
         answer = self.patients.answer(phone=message.to_number, slot_key=key,
                                       texted_at=self.agenda.now, slot_start=start)
         self.answers.append((message.to_number, self.agenda.now, answer))
         if answer is not None:
             self.agenda.at(answer.at, lambda: self._reply(message.to_number, answer.body),
                            kind="reply")
+
+    def _slot_key(self, slot_id: int) -> tuple[str, dt.datetime]:
+        """What the patients' answers are drawn by: the call's key, or for a slot a chain
+        fill freed (ehr/chain.py), the freed appointment's id (the same in every policy's
+        run)."""
+        if slot_id not in self._slot_keys:
+            slot = Slot.objects.get(pk=slot_id)
+            self._slot_keys[slot_id] = (f"chain:{slot.ehr_identifier_value}", slot.start)
+        return self._slot_keys[slot_id]
 
     def _on_offer_saved(self, sender, instance, created=False, **kwargs) -> None:
         """Which slot each offer is for, noted as the engine creates it (so the hand-over
