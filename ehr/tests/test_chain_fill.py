@@ -72,7 +72,8 @@ def test_taking_an_earlier_slot_frees_the_later_appointment_and_offers_it(provid
 
     chained = Slot.objects.get(chained_from=slot)
     assert chained.source == Slot.Source.CHAIN
-    assert chained.start == at(21, 15) and chained.end == at(21, 15) + dt.timedelta(minutes=30)
+    assert chained.start == at(21, 15)
+    assert chained.end == at(21, 15) + dt.timedelta(minutes=30)
     assert (chained.provider, chained.ehr_identifier_value) == (provider, "APT-77")
     assert chained.status == Slot.Status.OFFERING
     # Offered in turn: Ben (Ana is booked and off the list).
