@@ -124,7 +124,12 @@ def checkins_lapse_due(*, now: dt.datetime | None = None,
         due = list(CheckIn.objects.filter(status=CheckIn.Status.ASKED, answer_by__lte=now)
                    .select_for_update(skip_locked=True).order_by("answer_by", "pk")[:limit])
         for check_in in due:
-            entry = WaitlistEntry.objects.get(pk=check_in.entry_id)
+            # SKIP LOCKED here too: a reply or staff changing this entry right now holds
+            # it (and may want this check-in next); it lapses at the next run if still due.
+            entry = (WaitlistEntry.objects.select_for_update(skip_locked=True)
+                     .filter(pk=check_in.entry_id).first())
+            if entry is None:
+                continue
             if entry.status == WaitlistEntry.Status.ACTIVE:
                 entry_remove(entry=entry, by=None, reason=lapsed_reason())
                 check_in.status = CheckIn.Status.LAPSED

@@ -234,3 +234,26 @@ def test_two_sweeps_at_once_text_each_patient_once(fake_twilio):
     assert CheckIn.objects.count() == len(entries)
     assert sorted(form["To"] for form in fake_twilio.sent) == sorted(
         e.patient.phone for e in entries)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_reply_racing_the_lapse_sweep_settles_the_check_in_once(client, fake_twilio,
+                                                                  attempt):
+    from clinic.tests.concurrency import run_together
+    from messaging.services import inbound_handle
+
+    entry = old_entry()
+    checkins.checkins_send_due()
+    CheckIn.objects.update(answer_by=timezone.now())  # due to lapse right now
+
+    run_together([
+        lambda: inbound_handle(from_number=entry.patient.phone, to_number=FROM_NUMBER,
+                               body="no", sid=f"SM{attempt:032d}"),
+        lambda: checkins.checkins_lapse_due(),
+    ])
+
+    entry.refresh_from_db()
+    assert entry.status == WaitlistEntry.Status.REMOVED
+    assert entry.history.filter(status=WaitlistEntry.Status.REMOVED).count() == 1
+    assert CheckIn.objects.get().status in (CheckIn.Status.LEFT, CheckIn.Status.LAPSED)
