@@ -379,6 +379,20 @@ OFFER_SWEEP_SECONDS = 30
 # The SMS channel's own housekeeping: messages stuck in "sending" fail, lost ones are queued
 # again (messaging.tasks.messages_housekeeping).
 MESSAGES_HOUSEKEEPING_SECONDS = 30
+# Waitlist hygiene (waitlist/checkins.py): an entry waiting this many days (since it was
+# added, or since the patient last confirmed) gets a check-in text; 0 switches it off. NO,
+# or no answer within the reply window, takes it off the list.
+WAITLIST_CHECK_IN_DAYS = env_int("WAITLIST_CHECK_IN_DAYS", 30, minimum=0, maximum=3650)
+WAITLIST_CHECK_IN_REPLY_HOURS = env_int("WAITLIST_CHECK_IN_REPLY_HOURS", 48, minimum=1,
+                                        maximum=24 * 60)
+# How often beat looks for entries due a check-in and check-ins left unanswered.
+WAITLIST_CHECK_IN_SWEEP_SECONDS = 300
+# At most this many entries are asked per run (the rest at the next run): a clinic
+# switching check-ins on for a long waitlist does not send hundreds of texts at once.
+WAITLIST_CHECK_IN_BATCH = 100
+# Chain fills (ehr/chain.py): the beat sweep that frees the later appointments of SMS
+# bookings whose task after commit was lost.
+CHAIN_FILL_SWEEP_SECONDS = 300
 # Every periodic job, in one place, driven by the settings above. Celery beat's database
 # scheduler (django-celery-beat) installs it when beat starts, and `migrate` installs it too
 # (clinic/lib/beat.py), so the beat_health check finds the sweep before beat first runs
@@ -389,6 +403,11 @@ CELERY_BEAT_SCHEDULE = {
     "messaging: fail stuck messages and queue lost ones again": {
         "task": "messaging.tasks.messages_housekeeping",
         "schedule": float(MESSAGES_HOUSEKEEPING_SECONDS)},
+    "waitlist: check in with long-waiting patients, take off who lapsed": {
+        "task": "waitlist.tasks.waitlist_check_in_sweep",
+        "schedule": float(WAITLIST_CHECK_IN_SWEEP_SECONDS)},
+    "ehr: open the chain fills a lost task missed": {
+        "task": "ehr.tasks.chain_fills_sweep", "schedule": float(CHAIN_FILL_SWEEP_SECONDS)},
 }
 # A YES this long after its hold ended still takes the slot, but only while nobody else
 # holds an offer for it (its batch-mates all ended and no later batch has gone out) and

@@ -126,13 +126,21 @@ class PatientIdentifier(models.Model):
 
 class HeldAppointment(models.Model):
     """An appointment a waitlisted patient holds in the EHR (SIU S12/S13/S14): the earliest
-    one still ahead is the entry's current appointment, which offers must beat."""
+    one still ahead is the entry's current appointment, which offers must beat. When the
+    patient takes an earlier slot by SMS, it is freed and offered in turn (a chain fill,
+    ehr/chain.py): that needs its provider and end, recorded since chain fills came (rows
+    from before have none and are not chained)."""
 
     entry = models.ForeignKey("waitlist.WaitlistEntry", on_delete=models.CASCADE,
                               related_name="held_appointments")
     identifier_system = models.CharField(max_length=255)
     identifier_value = models.CharField(max_length=255)
     start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True)
+    provider = models.ForeignKey("clinic.Provider", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
+    appointment_type = models.ForeignKey("clinic.AppointmentType", null=True, blank=True,
+                                         on_delete=models.SET_NULL, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

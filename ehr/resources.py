@@ -1,7 +1,9 @@
 """Waitlist entries and slots as FHIR R4 Appointment resources (plain dicts, ready for JSON).
 
 Resource ids say which kind a resource is: `waitlist-<n>` is a waitlist entry, `slot-<n>`
-a slot (a cancelled appointment being offered, or booked through the system).
+a slot (a cancelled appointment being offered, or booked through the system), and
+`freed-<n>` the EHR appointment a chain fill freed (ehr/chain.py): the later appointment a
+patient held until they took an earlier slot by SMS, cancelled, whose time is slot `<n>`.
 """
 
 from django.utils import timezone
@@ -23,7 +25,7 @@ ENTRY_STATUS = {
 
 def resource_id_parse(resource_id: str) -> tuple[str, int] | None:
     kind, _, number = resource_id.partition("-")
-    if kind in ("waitlist", "slot") and number.isascii() and number.isdigit() and len(number) < 19:
+    if kind in ("waitlist", "slot", "freed") and number.isascii() and number.isdigit() and len(number) < 19:
         return kind, int(number)
     return None
 
@@ -82,6 +84,39 @@ def slot_resource(slot: Slot) -> dict:
     return _ordered(resource)
 
 
+FREED_REASON = "The patient took an earlier appointment through the waitlist"
+
+
+def freed_resource(slot: Slot) -> dict:
+    """A chained slot as the EHR should record the appointment it was: cancelled, for the
+    patient who held it (the one booked into `slot.chained_from`), with the EHR's own
+    identifier. Its time, offered on, is `slot-<n>` (booked there once someone takes it)."""
+    booked = slot.chained_from
+    resource = _base(f"freed-{slot.pk}", slot.created_at,
+                     slot.ehr_identifier_system, slot.ehr_identifier_value)
+    resource["status"] = "cancelled"
+    resource["cancelationReason"] = {"text": FREED_REASON}
+    if slot.appointment_type:
+        resource["appointmentType"] = _appointment_type(slot.appointment_type)
+    resource["start"] = _instant(slot.start)
+    resource["end"] = _instant(slot.end)
+    resource["comment"] = "Waitlist filler: freed by a chain fill"
+    participants = [_provider_participant(slot.provider)]
+    info = [{"reference": f"Appointment/slot-{slot.pk}",
+             "display": "this time, offered to the waitlist"}]
+    entry = booked.filled_entry if booked is not None else None
+    if entry is not None:
+        resource["contained"] = [_patient(entry.patient, for_name=entry.for_name)]
+        patient = _patient_participant(entry)
+        patient["status"] = "declined"
+        participants.insert(0, patient)
+        info.insert(0, {"reference": f"Appointment/slot-{booked.pk}",
+                        "display": "the earlier appointment the patient took"})
+    resource["supportingInformation"] = info
+    resource["participant"] = participants
+    return _ordered(resource)
+
+
 def _base(resource_id, updated_at, identifier_system, identifier_value) -> dict:
     resource = {
         "resourceType": "Appointment",
@@ -96,7 +131,8 @@ def _base(resource_id, updated_at, identifier_system, identifier_value) -> dict:
 
 
 # FHIR readers do not care, but people reading the JSON do.
-ORDER = ["resourceType", "id", "meta", "contained", "identifier", "status", "appointmentType",
+ORDER = ["resourceType", "id", "meta", "contained", "identifier", "status", "cancelationReason",
+         "appointmentType",
          "priority", "start", "end", "comment", "supportingInformation", "participant",
          "requestedPeriod"]
 
@@ -199,14 +235,17 @@ def capability_statement() -> dict:
             "resource": [{
                 "type": "Appointment",
                 "interaction": [
-                    {"code": "read", "documentation": "ids waitlist-<n> and slot-<n>"},
+                    {"code": "read",
+                     "documentation": "ids waitlist-<n>, slot-<n> and freed-<n>"},
                     {"code": "search-type",
-                     "documentation": "status=booked only: the slots filled through the system"},
+                     "documentation": "status=booked: the slots filled through the system; "
+                     "status=cancelled: the appointments chain fills freed"},
                     {"code": "create", "documentation": "status waitlist or cancelled; a "
                      "repeated identifier updates the request or answers the same slot"},
                 ],
                 "searchParam": [
-                    {"name": "status", "type": "token", "documentation": "booked"},
+                    {"name": "status", "type": "token",
+                     "documentation": "booked or cancelled"},
                     {"name": "_lastUpdated", "type": "date", "documentation": "gt only"},
                 ],
             }],

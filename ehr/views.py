@@ -143,7 +143,7 @@ def actor_smart_client(name: str) -> str:
 @fhir_api(GET=smart.SEARCH, POST=smart.CREATE)
 def appointments(request, *, caller: Caller):
     if request.method == "GET":
-        return _search_booked(request)
+        return _search(request)
     if request.content_type not in BODY_CONTENT_TYPES:
         raise FhirError(415, f"Send the body as {' or '.join(BODY_CONTENT_TYPES)}, not "
                         f"{request.content_type[:60]!r}", code="not-supported")
@@ -177,13 +177,17 @@ def appointment_detail(request, resource_id, *, caller: Caller):
                 "patient", "appointment_type").first()
             if entry is not None:
                 return fhir_response(resources.entry_resource(entry))
+        elif kind == "freed":
+            slot = selectors.appointments_freed().filter(pk=pk).first()
+            if slot is not None:
+                return fhir_response(resources.freed_resource(slot))
         else:
             slot = Slot.objects.filter(pk=pk).select_related(
                 "provider", "appointment_type", "filled_entry__patient").first()
             if slot is not None:
                 return fhir_response(resources.slot_resource(slot))
     raise FhirError(404, f"No Appointment with id {resource_id[:60]!r} (ids look like "
-                    "'waitlist-12' or 'slot-34')", code="not-found")
+                    "'waitlist-12', 'slot-34' or 'freed-56')", code="not-found")
 
 
 @fhir_api(GET=None, POST=None, PUT=None, PATCH=None, DELETE=None)
@@ -209,22 +213,28 @@ def _body(request) -> bytes:
     return body
 
 
-def _search_booked(request):
+def _search(request):
     params = request.GET
-    if params.get("status") != "booked":
-        raise FhirError(400, "Search with status=booked (the slots filled through the system)",
+    status = params.get("status")
+    if status not in ("booked", "cancelled"):
+        raise FhirError(400, "Search with status=booked (the slots filled through the system) "
+                        "or status=cancelled (the appointments chain fills freed)",
                         code="not-supported", expression="status")
     updated_after = _last_updated(params.get("_lastUpdated"))
     count = _positive_int(params.get("_count"), "_count", DEFAULT_COUNT, maximum=MAX_COUNT)
     page_number = _positive_int(params.get("page"), "page", 1, maximum=10**6)
-    paginator = Paginator(selectors.slots_booked(updated_after=updated_after), count)
+    if status == "booked":
+        found, as_resource = selectors.slots_booked, resources.slot_resource
+    else:
+        found, as_resource = selectors.appointments_freed, resources.freed_resource
+    paginator = Paginator(found(updated_after=updated_after), count)
     try:
         slots = list(paginator.page(page_number).object_list)
     except EmptyPage:
         slots = []
 
     def page_url(number):
-        query = {"status": "booked", "_count": count, "page": number}
+        query = {"status": status, "_count": count, "page": number}
         if params.get("_lastUpdated"):
             query["_lastUpdated"] = params["_lastUpdated"]
         return request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
@@ -236,7 +246,7 @@ def _search_booked(request):
         links.append({"relation": "previous", "url": page_url(page_number - 1)})
     entries = []
     for slot in slots:
-        resource = resources.slot_resource(slot)
+        resource = as_resource(slot)
         entries.append({
             "fullUrl": request.build_absolute_uri(reverse("ehr:appointment",
                                                           args=[resource["id"]])),

@@ -97,6 +97,10 @@ class Workload:
     urgent_share: float = 0.05
     boosted_share: float = 0.05
     current_appointment_share: float = 0.75
+    # Of those current appointments, the share the EHR named (an HL7 S12 with its id,
+    # provider and length: an ehr.HeldAppointment). Taking an earlier slot frees one of
+    # these, offered in turn (a chain fill, ehr/chain.py); the others are dates only.
+    held_share: float = 0.8
     spanish_share: float = 0.15
     # Patients whose offers are phone calls (Patient.offer_channel "voice").
     voice_share: float = 0.0

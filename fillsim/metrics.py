@@ -46,12 +46,22 @@ def percentile(values, share: float):
 
 
 def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
-    slots = list(Slot.objects.values(
+    """The slot figures (slots, filled, fill rates, minutes, batches) are of the workload's
+    cancellations, the same in every policy's run; the slots chain fills freed
+    (ehr/chain.py), as many as a policy's bookings freed, are counted apart (chain_*).
+    Texts, offers and the per-patient maxima count everything sent, and texts_per_fill
+    and offers_per_fill divide by every fill, chain fills included (docs/simulator.md)."""
+    every_slot = list(Slot.objects.values(
         "id", "start", "end", "created_at", "closed_at", "status", "current_batch",
         "filled_via", "unfilled_reason", "filled_entry__patient_id",
-        "filled_entry__current_appointment_at"))
+        "filled_entry__current_appointment_at", "chained_from_id"))
+    slots = [s for s in every_slot if s["chained_from_id"] is None]
+    chained = [s for s in every_slot if s["chained_from_id"] is not None]
     filled = [s for s in slots if s["status"] == Slot.Status.FILLED]
-    offered_ids = set(Offer.objects.values_list("slot_id", flat=True).distinct())
+    chain_fills = sum(s["status"] == Slot.Status.FILLED for s in chained)
+    fills = len(filled) + chain_fills
+    workload_ids = {s["id"] for s in slots}
+    offered_ids = set(Offer.objects.values_list("slot_id", flat=True).distinct()) & workload_ids
 
     by_lead: dict[str, list[bool]] = defaultdict(list)
     for slot in slots:
@@ -95,8 +105,8 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
         "texts": text_count,
         "offer_texts": offer_texts,
         "offers": offers,
-        "texts_per_fill": _ratio(text_count, len(filled)),
-        "offers_per_fill": _ratio(offers, len(filled)),
+        "texts_per_fill": _ratio(text_count, fills),
+        "offers_per_fill": _ratio(offers, fills),
         "offers_accepted": _ratio(Offer.objects.filter(status=Offer.Status.ACCEPTED).count(),
                                   offers),
         "reply_rate": _ratio(replies.filter(subject_type=offer_type).values("subject_id").distinct().count(),
@@ -104,7 +114,7 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
         "yes_per_offer_text": _ratio(
             replies.filter(subject_type=offer_type, kind="yes").values("subject_id")
             .distinct().count(), offer_texts),
-        "offered_slots_filled_by_first_3": _ratio(filled_by_first(3), len(offered_ids)),
+        "offered_slots_filled_by_first_3": _ratio(filled_by_first(3, workload_ids), len(offered_ids)),
         "median_reply_minutes": _median(reply_minutes),
         "replies_within_hour": _ratio(sum(m <= 60 for m in reply_minutes), len(reply_minutes)),
         "max_texts_patient_day": max(per_day.values(), default=0),
@@ -115,7 +125,10 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
                                          if s["status"] == Slot.Status.UNFILLED)),
         "slot_outcomes": slot_outcomes(slots),
         "still_offering": sum(s["status"] == Slot.Status.OFFERING for s in slots),
-        "double_bookings": double_bookings(slots),
+        "chain_slots": len(chained),
+        "chain_fills": chain_fills,
+        "chain_fill_rate": _ratio(chain_fills, len(chained)),
+        "double_bookings": double_bookings(every_slot),
         "calls": Message.objects.filter(direction=Message.Direction.OUT, kind=OFFER_KIND,
                                         channel=Message.Channel.VOICE).count(),
         "fills_by_channel": fills_by_channel(),
@@ -140,7 +153,8 @@ def slot_outcomes(slots: list[dict]) -> list[dict]:
 
 
 def fills_by_channel() -> dict:
-    """Slots booked by a YES, by how the YES came: a key or word on a call, or a text."""
+    """Slots booked by a YES (chain fills among them), by how the YES came: a key or word
+    on a call, or a text."""
     accepted = list(Offer.objects.filter(status=Offer.Status.ACCEPTED).values_list("pk", flat=True))
     by_call = set(Message.objects.filter(
         direction=Message.Direction.IN, channel=Message.Channel.VOICE, kind="yes",
@@ -189,11 +203,12 @@ def unanswered_yes() -> int:
     return missing
 
 
-def filled_by_first(n: int) -> int:
+def filled_by_first(n: int, slot_ids: set[int] | None = None) -> int:
     """Slots booked through one of their first `n` offers (Fast Pass sent about 2.8 offers
     a slot, one round: docs/simulator.md)."""
     ranks: dict[int, list[int]] = defaultdict(list)
     for slot_id, offer_id in Offer.objects.order_by("id").values_list("slot_id", "id"):
         ranks[slot_id].append(offer_id)
     return sum(1 for slot_id, offer_id in Offer.objects.filter(status=Offer.Status.ACCEPTED)
-               .values_list("slot_id", "id") if offer_id in ranks[slot_id][:n])
+               .values_list("slot_id", "id") if offer_id in ranks[slot_id][:n]
+               and (slot_ids is None or slot_id in slot_ids))

@@ -19,6 +19,7 @@ COLUMNS = (
     ("max_texts_patient_day", "max texts/day", "{}"),
     ("max_texts_patient_week", "max texts/week", "{}"),
     ("median_days_sooner", "days sooner", "{:.1f}"),
+    ("chain_fills", "chain fills", "{}"),
     ("double_bookings", "double bookings", "{}"),
     ("unanswered_yes", "unanswered YES", "{}"),
 )

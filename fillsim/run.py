@@ -77,7 +77,7 @@ class Simulation:
         offer_id = offer_id_of(message)
         if message.kind != OFFER_KIND or offer_id is None or message.channel == "voice":
             return  # a call's answer is drawn when it is placed (_on_call_placed)
-        key, start = self._slot_keys[self._offer_slots[offer_id]]
+        key, start = self._slot_key(self._offer_slots[offer_id])
         answer = self.patients.answer(phone=message.to_number, slot_key=key,
                                       texted_at=self.agenda.now, slot_start=start)
         self.answers.append((message.to_number, self.agenda.now, answer))
@@ -91,7 +91,7 @@ class Simulation:
         offer_id = offer_id_of(message)
         if message.kind != OFFER_KIND or offer_id is None:
             return
-        key, start = self._slot_keys[self._offer_slots[offer_id]]
+        key, start = self._slot_key(self._offer_slots[offer_id])
         outcome = self.patients.call_answer(phone=message.to_number, slot_key=key,
                                             at=self.agenda.now, slot_start=start)
         self.agenda.after(CALL_RINGS, lambda: self._call(message.pk, message.twilio_sid, outcome),
@@ -106,6 +106,15 @@ class Simulation:
             answered_by="machine_end_beep" if outcome == "machine" else "human")
         if outcome != "machine" and turn is not None and turn.listen:
             voice.voice_keypress(message_id=call_id, call_sid=sid, step=1, digits=outcome)
+
+    def _slot_key(self, slot_id: int) -> tuple[str, dt.datetime]:
+        """What the patients' answers are drawn by: the call's key, or for a slot a chain
+        fill freed (ehr/chain.py), the freed appointment's id (the same in every policy's
+        run)."""
+        if slot_id not in self._slot_keys:
+            slot = Slot.objects.get(pk=slot_id)
+            self._slot_keys[slot_id] = (f"chain:{slot.ehr_identifier_value}", slot.start)
+        return self._slot_keys[slot_id]
 
     def _on_offer_saved(self, sender, instance, created=False, **kwargs) -> None:
         """Which slot each offer is for, noted as the engine creates it (so the hand-over

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from clinic.models import AppointmentType, Location, Patient, Provider
+from ehr.models import HeldAppointment
 from fillsim.config import Workload
 from waitlist.models import WaitlistEntry
 
@@ -122,7 +123,30 @@ def clinic_create(workload: Workload) -> list[Provider]:
         [through(waitlistentry_id=entry.pk, provider_id=providers[index].pk)
          for entry, index in zip(entries, wanted, strict=True) if index is not None],
         batch_size=1000)
+    held_appointments_create(workload, entries, wanted, providers, types)
     return providers
+
+
+def held_appointments_create(workload: Workload, entries, wanted, providers, types) -> int:
+    """The current appointments the EHR named (HL7 S12): `held_share` of them, each with
+    its id, provider (the one the entry waits for, else one drawn) and length, as
+    ehr.HeldAppointment rows, which a chain fill frees (ehr/chain.py). Drawn from a seed
+    of their own, so the rest of the clinic is the same as without them."""
+    rng = random.Random(f"{workload.seed}:held")
+    minutes_of = {t.pk: t.duration_minutes for t in types}
+    held = []
+    for entry, index in zip(entries, wanted, strict=True):
+        if entry.current_appointment_at is None or rng.random() >= workload.held_share:
+            continue
+        provider = providers[index if index is not None else rng.randrange(len(providers))]
+        minutes = minutes_of.get(entry.appointment_type_id, GRID_MINUTES)
+        held.append(HeldAppointment(
+            entry=entry, identifier_system="urn:fillsim:appointment",
+            identifier_value=f"held-{entry.pk}", start=entry.current_appointment_at,
+            end=entry.current_appointment_at + dt.timedelta(minutes=minutes),
+            provider=provider, appointment_type=entry.appointment_type))
+    HeldAppointment.objects.bulk_create(held, batch_size=500)
+    return len(held)
 
 
 class _Diary:

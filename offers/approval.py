@@ -33,6 +33,7 @@ from messaging.services import message_send
 from offers import locks
 from offers.claims import Outcome, _book
 from offers.engine import (
+    _announce_booked,
     _booked_overlapping,
     _close,
     _patients_freed,
@@ -87,6 +88,7 @@ def booking_approve(*, offer_id: int, by) -> Offer:
            by=by)
     entry.status = WaitlistEntry.Status.BOOKED
     save_with_reason(entry, f"Booked by SMS into {slot}, approved by staff", by)
+    _announce_booked(slot)
     # The slots that waited for this patient may now have nobody who fits.
     _patients_freed([offer.patient_id])
     message_send(patient=offer.patient, template="confirmation", subject=offer,

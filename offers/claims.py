@@ -21,6 +21,7 @@ from clinic.audit import save_with_reason
 from clinic.models import Patient
 from offers import locks
 from offers.engine import (
+    _announce_booked,
     _booked_overlapping,
     _close,
     _queue_next_batch,
@@ -139,6 +140,7 @@ def _book(offer: Offer, slot: Slot, now: dt.datetime, reason: str) -> ReplyResul
     entry = offer.entry
     entry.status = WaitlistEntry.Status.BOOKED
     save_with_reason(entry, f"Booked by SMS into {slot}")
+    _announce_booked(slot)
     log.info("slot %s filled by offer %s", slot.pk, offer.pk)
     return ReplyResult(Outcome.BOOKED, offer)
 

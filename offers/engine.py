@@ -28,7 +28,7 @@ from clinic.models import AppointmentType, Location, Patient, Provider
 from messaging.models import Message
 from messaging.selectors import messages_in_flight
 from messaging.services import message_send, messages_withdraw_unsent
-from offers import locks, rules
+from offers import locks, rules, signals
 from offers.messages import OFFER_KIND, offer_texts
 from offers.models import Offer, OfferRule, Slot
 from offers.policy import policy_for
@@ -99,6 +99,13 @@ def _close(slot: Slot, status: str, reason: str, *, by=None,
     slot.unfilled_reason = unfilled_reason
     save_with_reason(slot, reason, by)
     log.info("slot %s %s: %s", slot.pk, status, reason)
+
+
+def _announce_booked(slot: Slot) -> None:
+    """A YES booked the slot: after commit, the apps above hear it (offers/signals.py).
+    robust: the booking stands whatever a listener does."""
+    transaction.on_commit(partial(signals.slot_booked.send, sender=Slot, slot_id=slot.pk,
+                                  entry_id=slot.filled_entry_id), robust=True)
 
 
 def _set_waiting(slot: Slot, waiting_for: str, reason: str) -> None:
@@ -319,12 +326,14 @@ def slot_open(
     recorded_by=None,
     ehr_identifier_system: str = "",
     ehr_identifier_value: str = "",
+    chained_from: Slot | None = None,
 ) -> Slot:
     """Record a freed slot; the first batch of offers goes out after commit (a slot
     starting within OFFER_MIN_LEAD_MINUTES is recorded and closes unfilled at once, with
     that reason, for staff to call patients).
 
     The same EHR identifier posted twice returns the slot recorded the first time.
+    `chained_from`: the booked slot whose patient held this appointment (a chain fill).
     """
     if end <= start:
         raise ValidationError({"end": "The slot must end after it starts."})
@@ -340,8 +349,10 @@ def slot_open(
         provider=provider, start=start, end=end, appointment_type=appointment_type,
         location=location, source=source, recorded_by=recorded_by,
         ehr_identifier_system=ehr_identifier_system, ehr_identifier_value=ehr_identifier_value,
+        chained_from=chained_from,
     )
-    save_with_reason(slot, "Cancellation recorded", recorded_by)
+    save_with_reason(slot, f"Freed by the booking of slot {chained_from.pk} (chain fill)"
+                     if chained_from is not None else "Cancellation recorded", recorded_by)
     _tasks().offer_next_batch.delay_on_commit(slot.pk)
     return slot
 

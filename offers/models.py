@@ -22,6 +22,8 @@ class Slot(models.Model):
         PORTAL = "portal", "Staff portal"
         EHR = "ehr", "EHR (FHIR API)"
         ADMIN = "admin", "Django admin"
+        # Freed by a chain fill: its patient took an earlier slot (ehr/chain.py).
+        CHAIN = "chain", "Chain fill: its patient took an earlier slot"
 
     class FilledVia(models.TextChoices):
         SMS = "sms", "SMS offer"
@@ -75,6 +77,11 @@ class Slot(models.Model):
     # The EHR's own id for the cancelled appointment, for idempotent posts.
     ehr_identifier_system = models.CharField(max_length=255, blank=True)
     ehr_identifier_value = models.CharField(max_length=255, blank=True)
+    # A chain fill (docs/how-offers-work.md, "Chain fills"): the slot whose booking freed
+    # this one, the later appointment its patient held. One booking frees at most one.
+    chained_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="chained_to",
+        help_text="The earlier slot whose booking freed this appointment (a chain fill).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -24,6 +24,7 @@ from offers.models import Offer, Slot
 from offers.rules import local_start
 from offers.selectors import patient_offer_to_answer
 from offers.services import Outcome, ReplyResult
+from waitlist import checkins
 from waitlist.models import WaitlistEntry
 
 log = logging.getLogger(__name__)
@@ -128,11 +129,24 @@ def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer | None:
     (patient_offer_to_answer at the inbound message's time): a YES, a NO and a question
     alike, so an offer still waiting to leave is never acted on nor described."""
     received_at = message.created_at if message is not None else None
+    asked_at = None
+    if intent in ("yes", "no", "reschedule"):
+        # One indexed look: is a waitlist check-in waiting for this patient's answer?
+        asked_at = checkins.latest_open_check_in_at(patient_id=patient.pk)
+        if asked_at is not None:
+            check_in_answer = _check_in_answer(patient=patient, intent=intent,
+                                               at=received_at, asked_at=asked_at)
+            if check_in_answer is not None:
+                return check_in_answer
     if intent == "yes":
-        return _outcome_answer(services.offer_claim(patient=patient, at=received_at),
-                               patient=patient)
+        result = services.offer_claim(patient=patient, at=received_at)
+        _offer_reply_answers_check_in(patient=patient, result=result, at=received_at,
+                                      asked_at=asked_at)
+        return _outcome_answer(result, patient=patient)
     if intent in ("no", "reschedule"):
         result = services.offer_decline(patient=patient, at=received_at)
+        _offer_reply_answers_check_in(patient=patient, result=result, at=received_at,
+                                      asked_at=asked_at)
         later = intent == "reschedule" and result.outcome == Outcome.DECLINED
         return _outcome_answer(result, patient=patient,
                                template="declined_later" if later else None)
@@ -145,6 +159,35 @@ def handle_reply(*, patient, intent: str, message=None) -> ReplyAnswer | None:
         context["address"] = _address(offer)
     return ReplyAnswer(template=ANSWERS.get(intent, "unclear_reply"), context=context,
                        subject=offer)
+
+
+def _check_in_answer(*, patient, intent: str, at, asked_at) -> ReplyAnswer | None:
+    """A YES or NO is about the waitlist check-in (waitlist/checkins.py) only when the
+    patient holds no offer they could still take (live, or their YES awaiting approval)
+    and the check-in is the newer of the two texts they had: a live offer always wins,
+    and a late NO to an offer that just ended never takes anyone off the list
+    (docs/how-offers-work.md, "Check-ins and offers"). YES (and "no, another time") keeps
+    them; NO takes them off. `asked_at`: when the open check-in was texted."""
+    offer = patient_offer_to_answer(patient_id=patient.pk, at=at)
+    if offer is not None:
+        if offer.is_live or offer.status == Offer.Status.RESERVED:
+            return None
+        if (offer.sent_at or offer.created_at) >= asked_at:
+            return None
+    stay = intent != "no"
+    settled = checkins.checkins_answer(patient_id=patient.pk, stay=stay, at=at)
+    if not settled:  # another reply settled it a moment ago: answer as the offers would
+        return None
+    return ReplyAnswer(template="check_in_kept" if stay else "check_in_left",
+                       subject=settled[0])
+
+
+def _offer_reply_answers_check_in(*, patient, result: ReplyResult, at, asked_at) -> None:
+    """A patient who answered an offer while a check-in was open has shown they still
+    want one: a booked entry's check-in closes; the others stay, their clock restarted
+    (a NO to an offer is answered "you stay on our waitlist", and so they do)."""
+    if asked_at is not None and result.outcome != Outcome.NOTHING:
+        checkins.checkins_answer(patient_id=patient.pk, stay=True, at=at)
 
 
 def _outcome_answer(result: ReplyResult, *, patient, template: str | None = None) -> ReplyAnswer:

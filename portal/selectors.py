@@ -86,7 +86,8 @@ def today_slots_page(*, page_number) -> Page:
     slots = (
         Slot.objects.filter(Q(start__gte=midnight) | Q(status=Slot.Status.OFFERING))
         .select_related("provider__location", "location", "appointment_type",
-                        "filled_entry__patient")
+                        "filled_entry__patient", "chained_from__provider",
+                        "chained_from__filled_entry__patient", "chained_to")
         .prefetch_related(Prefetch("offers", queryset=offers, to_attr="offer_list"))
         .annotate(open_first=Case(When(status=Slot.Status.OFFERING, then=Value(0)),
                                   default=Value(1), output_field=IntegerField()))
@@ -124,7 +125,25 @@ def today_slots_page(*, page_number) -> Page:
             slot.needs_attention = True
         for offer in slot.offer_list:
             offer.state_label, offer.state_style = offer_state(offer)
+        _chain_annotate(slot)
     return page
+
+
+def _chain_annotate(slot: Slot) -> None:
+    """Chain fills (ehr/chain.py) as Today shows them: `chain_to`, the later appointment
+    this booking freed; `later_to_cancel`, the date of a later appointment the patient
+    still holds that could not be freed here (staff typed it, the EHR never named it)."""
+    try:
+        slot.chain_to = slot.chained_to
+    except Slot.DoesNotExist:
+        slot.chain_to = None
+    entry = slot.filled_entry
+    slot.later_to_cancel = (
+        entry.current_appointment_at
+        if slot.status == Slot.Status.FILLED and slot.filled_via == Slot.FilledVia.SMS
+        and slot.chain_to is None and entry is not None
+        and entry.current_appointment_at is not None
+        and entry.current_appointment_at > slot.start else None)
 
 
 # --- Patient page ---------------------------------------------------------------

@@ -6,7 +6,8 @@ from django.db import models, transaction
 from simple_history.admin import SimpleHistoryAdmin
 
 from waitlist import signals
-from waitlist.models import WaitlistEntry
+from waitlist.checkins import entries_lapsed
+from waitlist.models import CheckIn, WaitlistEntry
 from waitlist.ranking import score_breakdown, with_score
 from waitlist.selectors import entry_same_visit
 from waitlist.services import DuplicateEntry
@@ -41,13 +42,51 @@ class EntryAdminForm(forms.ModelForm):
         return data
 
 
+class CheckInFilter(admin.SimpleListFilter):
+    """Waitlist hygiene (waitlist/checkins.py): who was asked, and who lapsed."""
+
+    title = "check-in"
+    parameter_name = "check_in"
+
+    def lookups(self, request, model_admin):
+        return [("asked", "Asked, no answer yet"),
+                ("lapsed", "Lapsed: no answer, taken off")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "asked":
+            return queryset.filter(check_ins__status=CheckIn.Status.ASKED).distinct()
+        if self.value() == "lapsed":
+            return queryset.filter(pk__in=entries_lapsed().values("pk"))
+        return queryset
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    """Read-only: check-ins are asked and settled by beat and the patients' replies."""
+
+    list_display = ["entry", "status", "asked_at", "answer_by", "answered_at"]
+    list_filter = ["status"]
+    search_fields = ["patient__first_name", "patient__last_name", "patient__phone"]
+    date_hierarchy = "asked_at"
+    list_select_related = ["entry__patient"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(SimpleHistoryAdmin):
     form = EntryAdminForm
     list_display = ["patient", "for_name", "status", "score", "appointment_type",
                     "any_provider", "urgent", "boost", "earliest_date", "latest_date",
                     "added_at", "source"]
-    list_filter = ["status", "urgent", "source", "appointment_type", "any_provider", "providers"]
+    list_filter = ["status", CheckInFilter, "urgent", "source", "appointment_type", "any_provider", "providers"]
     search_fields = ["patient__first_name", "patient__last_name", "patient__phone",
                      "for_name", "ehr_identifier_value"]
     date_hierarchy = "added_at"

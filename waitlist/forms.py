@@ -17,6 +17,13 @@ class WaitlistFilterForm(forms.Form):
         queryset=AppointmentType.objects.all(), required=False, empty_label="Any type",
         label="Appointment type")
     urgent = forms.BooleanField(label="Urgent only", required=False)
+    SHOW_CHOICES = [("", "Waiting"), ("check_in", "Check-in asked, no answer yet"),
+                    ("lapsed", "Lapsed: no answer to a check-in")]
+    show = forms.ChoiceField(label="Show", choices=SHOW_CHOICES, required=False)
+
+    def shown(self) -> str:
+        """Which list: the waiting ones (""), those asked a check-in, or who lapsed."""
+        return self.cleaned_data.get("show", "") if self.is_valid() else ""
 
     def filter(self, entries):
         if not self.is_valid():

@@ -109,3 +109,43 @@ class WaitlistEntry(models.Model):
         if self.for_name.strip():
             return self.for_name.split()[0]
         return self.patient.first_name
+
+
+class CheckIn(models.Model):
+    """A check-in text to a patient whose entry has waited WAITLIST_CHECK_IN_DAYS: "still
+    want an earlier appointment?" (waitlist/checkins.py, docs/how-offers-work.md). YES
+    keeps the entry and restarts its clock; NO, or no answer within
+    WAITLIST_CHECK_IN_REPLY_HOURS, takes it off the list (audited on the entry). One text
+    asks about all of a patient's entries that are due, so `message` may be shared."""
+
+    class Status(models.TextChoices):
+        ASKED = "asked", "Asked, no answer yet"
+        KEPT = "kept", "Stays on the list"
+        LEFT = "left", "Replied NO: off the list"
+        LAPSED = "lapsed", "No answer: off the list"
+        # The entry stopped waiting otherwise (booked, removed), the text never left, or
+        # the patient opted out: nothing was decided by this check-in.
+        CLOSED = "closed", "Closed without an answer"
+
+    entry = models.ForeignKey(WaitlistEntry, on_delete=models.CASCADE,
+                              related_name="check_ins")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ASKED)
+    asked_at = models.DateTimeField(default=timezone.now)
+    answer_by = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    message = models.ForeignKey("messaging.Message", null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "waitlist check-in"
+        ordering = ["-asked_at", "-id"]
+        indexes = [models.Index(fields=["status", "answer_by"], name="checkin_status_due")]
+        constraints = [
+            # Two beat runs at once never ask one entry twice (waitlist/checkins.py).
+            models.UniqueConstraint(fields=["entry"], condition=Q(status="asked"),
+                                    name="one_open_check_in_per_entry"),
+        ]
+
+    def __str__(self):
+        return f"Check-in of entry {self.entry_id} ({self.get_status_display()})"

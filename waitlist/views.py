@@ -8,16 +8,16 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from clinic.models import Patient
-from waitlist import services
+from waitlist import checkins, services
 from waitlist.forms import EntryForm, NewEntryForm, RemoveForm, WaitlistFilterForm
-from waitlist.models import WaitlistEntry
+from waitlist.models import CheckIn, WaitlistEntry
 from waitlist.ranking import ranked, score_breakdown
 
 PAGE_SIZE = 25
@@ -28,7 +28,10 @@ PRIORITIZE = "waitlist.prioritize_waitlistentry"
 @permission_required("waitlist.view_waitlistentry", raise_exception=True)
 def entry_list(request):
     filters = WaitlistFilterForm(request.GET)
+    if filters.shown() == "lapsed":
+        return _lapsed_list(request, filters)
     # visits_waiting: how many appointments this patient waits for (one entry each).
+    open_check_in = CheckIn.objects.filter(entry_id=OuterRef("pk"), status=CheckIn.Status.ASKED)
     visits = (WaitlistEntry.objects.filter(patient_id=OuterRef("patient_id"),
                                            status=WaitlistEntry.Status.ACTIVE)
               .values("patient_id").annotate(n=Count("pk")).values("n"))
@@ -36,12 +39,24 @@ def entry_list(request):
         WaitlistEntry.objects.filter(status=WaitlistEntry.Status.ACTIVE)
         .select_related("patient", "appointment_type")
         .prefetch_related("providers")
-        .annotate(visits_waiting=Subquery(visits))
+        .annotate(visits_waiting=Subquery(visits), check_in_open=Exists(open_check_in))
     )
+    if filters.shown() == "check_in":
+        entries = entries.filter(check_in_open=True)
     page = Paginator(ranked(entries), PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page.object_list:
         entry.breakdown = score_breakdown(entry)
     context = {"filters": filters, "page": page}
+    if request.htmx and request.htmx.target == "entries":
+        return render(request, "waitlist/list.html#entries", context)
+    return render(request, "waitlist/list.html", context)
+
+
+def _lapsed_list(request, filters):
+    """Who an unanswered check-in took off the list (waitlist/checkins.py)."""
+    page = Paginator(filters.filter(checkins.entries_lapsed()),
+                     PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"filters": filters, "page": page, "lapsed": True}
     if request.htmx and request.htmx.target == "entries":
         return render(request, "waitlist/list.html#entries", context)
     return render(request, "waitlist/list.html", context)

@@ -31,6 +31,7 @@ READ_ONLY = {("messaging", "message"), ("messaging", "messagestatusevent"),
              # clinic rules are edited on the portal's Rules page, whose form validates them
              ("offers", "offerrule"),
              ("ehr", "hl7message"), ("ehr", "smarttoken"),  # the HL7 feed and SMART grants
+             ("waitlist", "checkin"),  # asked by beat, settled by the patients' replies
              ("accounts", "ssoidentity")}  # made by single sign-on itself
 
 

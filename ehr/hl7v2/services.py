@@ -232,7 +232,9 @@ def _siu_booked(message, header: Header) -> str:
         HeldAppointment.objects.update_or_create(
             entry=entry, identifier_system=appointment.identifier_system,
             identifier_value=appointment.identifier_value,
-            defaults={"start": appointment.start})
+            defaults={"start": appointment.start, "end": appointment.end,
+                      "provider": provider,
+                      "appointment_type": _appointment_type(appointment)})
     for entry in entries:
         moved.setdefault(entry, None)
     notes += _current_appointments_refresh(moved, header, reason="recorded")

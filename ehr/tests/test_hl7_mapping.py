@@ -139,6 +139,12 @@ def test_s12_records_a_waitlisted_patients_current_appointment(chen, follow_up):
         entry.history.latest().history_change_reason)
     # The patient's EHR id is learnt, so a later ADT update finds them.
     assert PatientIdentifier.objects.get().patient == patient
+    # Kept whole (provider, end, type), so a chain fill can offer it when the patient
+    # takes an earlier slot (ehr/chain.py).
+    held = HeldAppointment.objects.get(entry=entry)
+    assert (held.identifier_value, held.start, held.end) == (
+        "APT-HELD", start, start + dt.timedelta(minutes=20))
+    assert (held.provider, held.appointment_type) == (chen, follow_up)
 
 
 def test_s13_moves_it_and_s15_of_it_clears_it(chen, follow_up):

@@ -110,8 +110,11 @@ def test_the_same_seed_gives_the_same_figures_and_the_json_keeps_its_keys(tmp_pa
 
 
 def test_changing_the_reply_rate_changes_the_figures(tmp_path):
-    rarely = run_command(tmp_path, "rarely", "--seed", "11", "--reply-rate", "0.1")
-    often = run_command(tmp_path, "often", "--seed", "11", "--reply-rate", "0.9")
+    # No chain fills: more bookings would free more slots, whose offers count too.
+    rarely = run_command(tmp_path, "rarely", "--seed", "11", "--reply-rate", "0.1",
+                         "--held-share", "0")
+    often = run_command(tmp_path, "often", "--seed", "11", "--reply-rate", "0.9",
+                        "--held-share", "0")
 
     rarely, often = rarely["policies"]["seed"], often["policies"]["seed"]
     assert same_figures(rarely) != same_figures(often)
@@ -187,7 +190,7 @@ def test_voice_patients_are_called_and_fills_are_reported_by_channel(tmp_path):
     by_channel = figures["fills_by_channel"]
     assert by_channel["voice"] > 0
     assert by_channel["sms"] > 0
-    assert by_channel["voice"] + by_channel["sms"] <= figures["filled"]
+    assert by_channel["voice"] + by_channel["sms"] == figures["filled"] + figures["chain_fills"]
     assert figures["double_bookings"] == 0
     assert figures["unanswered_yes"] == 0
     assert "filled by call" in out.getvalue()
@@ -199,4 +202,24 @@ def test_without_voice_share_nobody_is_called():
                        patients=PatientModel.everyone_yes_at_once(), sms_send_hours=ALWAYS)
     result = simulate(config)
     assert result["calls"] == 0
-    assert result["fills_by_channel"] == {"sms": result["filled"], "voice": 0}
+    assert result["fills_by_channel"] == {"sms": result["filled"] + result["chain_fills"],
+                                          "voice": 0}
+
+
+def test_chain_fills_are_counted_apart_from_the_workloads_slots():
+    """Bookings free the later appointments the EHR named (held_share); those are offered
+    in turn through the engine and counted as chain fills, not as workload slots."""
+    workload = Workload(days=1, seed=3, providers=3, waitlist=60, cancellations_per_day=8)
+    config = SimConfig(workload=workload, patients=PatientModel.everyone_yes_at_once(),
+                       sms_send_hours=ALWAYS)
+    chained = simulate(replace(config, workload=replace(workload, held_share=1.0)))
+    unchained = simulate(replace(config, workload=replace(workload, held_share=0.0)))
+
+    assert chained["chain_slots"] > 0
+    assert 0 < chained["chain_fills"] <= chained["chain_slots"]
+    assert (unchained["chain_slots"], unchained["chain_fills"]) == (0, 0)
+    # The workload's own figures are of the same eight cancellations either way.
+    assert chained["slots"] == unchained["slots"] == 8
+    assert len(chained["slot_outcomes"]) == 8
+    assert chained["double_bookings"] == 0
+    assert chained["unanswered_yes"] == 0

@@ -62,6 +62,9 @@ class Command(BaseCommand):
         parser.add_argument("--voice-share", type=_share, default=workload.voice_share,
                             help="share of patients offered by phone call instead of text "
                                  "(default %(default)s)")
+        parser.add_argument("--held-share", type=_share, default=workload.held_share,
+                            help="share of current appointments the EHR named (chain fills "
+                                 "free these)")
         parser.add_argument("--policy", action="append", choices=list(builtin_policies()),
                             help="repeatable; default: all four built-in policies")
         parser.add_argument("--batch-size", type=_positive, help="override every policy's batch size")
@@ -95,7 +98,8 @@ class Command(BaseCommand):
             workload = Workload(days=options["days"], seed=options["seed"],
                                 providers=options["providers"], waitlist=options["waitlist"],
                                 cancellations_per_day=options["cancellations_per_day"],
-                                voice_share=options["voice_share"], scenario=scenario)
+                                voice_share=options["voice_share"],
+                                held_share=options["held_share"], scenario=scenario)
             config = SimConfig(workload=workload, patients=patients)
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
