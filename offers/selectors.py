@@ -3,7 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from messaging.selectors import messages_handed_over
@@ -48,17 +48,45 @@ def _holding_an_offer() -> QuerySet:
                                 ).values("patient_id")
 
 
+def _texted_since(since: dt.datetime) -> QuerySet:
+    return Offer.objects.filter(created_at__gt=since).exclude(status=Offer.Status.FAILED)
+
+
+def patients_capped(*, at: dt.datetime) -> Q:
+    """Entries whose patient had their OFFER_TEXTS_PER_DAY offer texts in the last 24
+    hours or their OFFER_TEXTS_PER_WEEK in the last 7 days (the fatigue caps)."""
+    def over(days: int, cap: int) -> QuerySet:
+        return (_texted_since(at - dt.timedelta(days=days)).order_by().values("patient_id")
+                .annotate(n=Count("pk")).filter(n__gte=cap).values("patient_id"))
+    return (Q(patient_id__in=over(1, settings.OFFER_TEXTS_PER_DAY))
+            | Q(patient_id__in=over(7, settings.OFFER_TEXTS_PER_WEEK)))
+
+
+def _resting(at: dt.datetime) -> QuerySet:
+    # Texted within OFFER_MIN_GAP_MINUTES: free again in a few minutes, so a slot waits
+    # for them as for a patient holding an offer (the sweep looks again).
+    return _texted_since(at - dt.timedelta(minutes=settings.OFFER_MIN_GAP_MINUTES)
+                         ).values("patient_id")
+
+
 def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
     """Entries that may be offered `slot` now, best first (annotated `score`): the fitting
-    ones whose patient holds no live offer (one live offer per patient)."""
-    entries = slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
-    return ranked(entries, at=at or timezone.now(), parts=False).prefetch_related("patient")
+    ones whose patient holds no live offer (one live offer per patient), was not texted
+    an offer in the last OFFER_MIN_GAP_MINUTES and is within the fatigue caps."""
+    at = at or timezone.now()
+    entries = (slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
+               .exclude(patient_id__in=_resting(at))
+               .exclude(patients_capped(at=at)))
+    return ranked(entries, at=at, parts=False).prefetch_related("patient")
 
 
-def slot_busy_fitting_entries(*, slot: Slot) -> QuerySet:
-    """Fitting entries whose patient holds a live offer of another slot: the people a
-    waiting slot waits for."""
-    return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
+def slot_busy_fitting_entries(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
+    """Fitting entries whose patient holds a live offer of another slot, or was texted
+    one moments ago (OFFER_MIN_GAP_MINUTES): the people a waiting slot waits for."""
+    at = at or timezone.now()
+    return slot_fitting_entries(slot=slot).filter(
+        Q(patient_id__in=_holding_an_offer()) | Q(patient_id__in=_resting(at))).exclude(
+        patients_capped(at=at))
 
 
 def slot_live_offers(*, slot: Slot) -> QuerySet:
