@@ -217,7 +217,8 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
         with transaction.atomic():
             # The fatigue caps, rechecked under the patient's lock: another slot's batch
             # may have texted them since the candidates were chosen.
-            if not locks.lock_patient_within_caps(entry.patient_id, at=at):
+            if (policy_for(slot=slot, at=at).fatigue_caps
+                    and not locks.lock_patient_within_caps(entry.patient_id, at=at)):
                 return None
             save_with_reason(offer, f"Offered in batch {batch}")
     except (IntegrityError, OperationalError):

@@ -10,6 +10,7 @@ from messaging.selectors import messages_handed_over
 from offers import rules
 from offers.messages import offer_texts
 from offers.models import Offer, Slot
+from offers.policy import policy_for
 from waitlist.models import WaitlistEntry
 from waitlist.ranking import ranked
 from waitlist.selectors import entries_matching
@@ -74,9 +75,9 @@ def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
     ones whose patient holds no live offer (one live offer per patient), was not texted
     an offer in the last OFFER_MIN_GAP_MINUTES and is within the fatigue caps."""
     at = at or timezone.now()
-    entries = (slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
-               .exclude(patient_id__in=_resting(at))
-               .exclude(patients_capped(at=at)))
+    entries = slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
+    if policy_for(slot=slot, at=at).fatigue_caps:
+        entries = entries.exclude(patient_id__in=_resting(at)).exclude(patients_capped(at=at))
     return ranked(entries, at=at, parts=False).prefetch_related("patient")
 
 
@@ -84,6 +85,8 @@ def slot_busy_fitting_entries(*, slot: Slot, at: dt.datetime | None = None) -> Q
     """Fitting entries whose patient holds a live offer of another slot, or was texted
     one moments ago (OFFER_MIN_GAP_MINUTES): the people a waiting slot waits for."""
     at = at or timezone.now()
+    if not policy_for(slot=slot, at=at).fatigue_caps:
+        return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
     return slot_fitting_entries(slot=slot).filter(
         Q(patient_id__in=_holding_an_offer()) | Q(patient_id__in=_resting(at))).exclude(
         patients_capped(at=at))

@@ -97,7 +97,8 @@ def with_score(queryset: QuerySet, *, at: dt.datetime | None = None,
     helpers, for_words = {}, {}
     if _history_parts is not None:
         helpers, history, for_words = _history_parts(now)
-    queryset = queryset.alias(**helpers) if helpers else queryset
+    if helpers:
+        queryset = (queryset.annotate if parts else queryset.alias)(**helpers)
     add_parts = queryset.annotate if parts else queryset.alias
     queryset = add_parts(
         score_urgent=urgent,
