@@ -433,7 +433,12 @@ OFFER_MIN_GAP_MINUTES = env_int("OFFER_MIN_GAP_MINUTES", 30, minimum=0, maximum=
 # before offering must stop reaches OFFER_FILL_CONFIDENCE; "fixed" is OFFER_BATCH_SIZE
 # and OFFER_HOLD_SECONDS as they are (grown only when few holds fit).
 OFFER_POLICY = env_choice("OFFER_POLICY", "adaptive", ("adaptive", "fixed"))
-OFFER_FILL_CONFIDENCE = 0.9
+OFFER_FILL_CONFIDENCE = env_int("OFFER_FILL_CONFIDENCE_PERCENT", 90, minimum=50,
+                                maximum=99) / 100
+# The adaptive policy's longest hold, when the time left allows OFFER_TARGET_BATCHES of
+# them: a patient who reads the text twenty minutes later can still take the slot, and
+# fewer texts go out per filled slot (docs/simulator.md). Four of OFFER_HOLD_SECONDS.
+OFFER_MAX_HOLD_SECONDS = 4 * OFFER_HOLD_SECONDS
 
 # --- EHR interfaces: HL7 v2 over MLLP and SMART Backend Services ----------------
 # `manage.py hl7_listen` (docs/hl7.md). The default listens on this machine only; a site

@@ -12,15 +12,18 @@ The adaptive policy (OFFER_POLICY=adaptive, the default; docs/how-offers-work.md
 "Adaptive batches") sizes each batch from the candidates' own estimates
 (offers/history.py) and the texting time left before offering must stop:
 
-- the hold is OFFER_HOLD_SECONDS, shortened when fewer than OFFER_TARGET_BATCHES of them
-  fit in the time left (never under a minute): OFFER_HOLD_SECONDS is the longest hold;
+- the hold is the texting time left shared by OFFER_TARGET_BATCHES holds, at most
+  OFFER_MAX_HOLD_SECONDS (four of OFFER_HOLD_SECONDS, 28 minutes by default) and never
+  under a minute: long holds while there is time (late readers can still say YES),
+  shorter ones as the slot nears;
 - the batch is the smallest that makes P(at least one YES before offering stops) reach
   OFFER_FILL_CONFIDENCE, counting every batch that still fits after this one at this
   size: each candidate says YES within a hold with P(answer) x P(YES | answer) x
   P(reply within the hold | their median reply time). Never more than
   OFFER_MAX_BATCH_SIZE, and never more than the slot's fair share of the free candidates
-  when other slots of the same provider and day are offering too (a sick-day burst);
-  OFFER_BATCH_SIZE is the batch when nothing is known yet (no candidates' estimates);
+  when other slots of the same provider and day are offering too (a sick-day burst).
+  OFFER_BATCH_SIZE is the fixed policy's batch (OFFER_POLICY=fixed); the adaptive one
+  may go lower, down to one patient at a time while days are left;
 - a clinic rule's batch size or hold (offers/rules.py) wins: its slots are offered the
   fixed way with the rule's numbers. The fill simulator (fillsim) runs the
 same engine under other policies with `policy_override`; later policies (learned from
@@ -57,8 +60,10 @@ class OfferPolicy:
     hold_seconds: int | None
     sweep_seconds: int
     target_batches: int
-    # Adaptive (None: fixed): the chance of a YES before offering stops a batch aims at.
+    # Adaptive (None: fixed): the chance of a YES before offering stops a batch aims at,
+    # and the longest hold it gives (None: hold_seconds).
     fill_confidence: float | None = None
+    max_hold_seconds: int | None = None
     # The fatigue caps and the gap between texts (offers/selectors.py) apply; off for the
     # simulator's "seed" policy, which is the product as it was before them.
     fatigue_caps: bool = True
@@ -66,8 +71,9 @@ class OfferPolicy:
     def hold_seconds_for(self, *, slot: "Slot", at: dt.datetime) -> int:
         """The hold of an offer of `slot` whose hold starts at `at`."""
         if self.fill_confidence is not None and self.hold_seconds is not None:
+            longest = self.max_hold_seconds or self.hold_seconds
             left = texting_seconds_left(slot=slot, at=at)
-            return max(MIN_HOLD_SECONDS, min(self.hold_seconds, int(left // self.target_batches)))
+            return max(MIN_HOLD_SECONDS, min(longest, int(left // self.target_batches)))
         if self.hold_seconds is not None:
             return self.hold_seconds
         lead_time = slot.start - dt.timedelta(minutes=settings.OFFER_MIN_LEAD_MINUTES)
@@ -96,7 +102,7 @@ class OfferPolicy:
             policy = replace(policy, batch_size=batch_size,
                              max_batch_size=max(policy.max_batch_size, batch_size))
         if hold_seconds is not None:
-            policy = replace(policy, hold_seconds=hold_seconds)
+            policy = replace(policy, hold_seconds=hold_seconds, max_hold_seconds=None)
         return policy
 
 
@@ -111,6 +117,7 @@ def settings_policy() -> OfferPolicy:
         target_batches=settings.OFFER_TARGET_BATCHES,
         fill_confidence=(settings.OFFER_FILL_CONFIDENCE
                          if settings.OFFER_POLICY == "adaptive" else None),
+        max_hold_seconds=settings.OFFER_MAX_HOLD_SECONDS,
     )
 
 

@@ -4,6 +4,7 @@ fairness, their weights in settings.RANKING, and the words the breakdown gives t
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from offers.history import estimates_for, responsiveness_points
@@ -125,3 +126,28 @@ def test_estimates_take_the_patients_own_median_reply_time_and_answer_rate():
     assert (estimates[quick.patient_id].answer_rate > estimates[new.patient_id].answer_rate
             > estimates[silent.patient_id].answer_rate)
     assert estimates[quick.patient_id].yes_rate > estimates[silent.patient_id].yes_rate
+
+
+def test_the_waitlist_page_shows_every_part_and_the_words_for_each_entry(client, front_desk_user):
+    silent = WaitlistEntryFactory()
+    WaitlistEntryFactory(urgent=True)
+    history(silent, S.EXPIRED, S.EXPIRED, S.EXPIRED, S.EXPIRED)
+    client.force_login(front_desk_user)
+    page = client.get(reverse("waitlist:list")).content.decode()
+    assert "never answered the last 4 offers \u2212" in page
+    # Every entry lists every part, zeros too.
+    assert page.count("<li>responsiveness ") == 2
+    assert page.count("<li>fairness 0 · no offers lost</li>") == 2
+    assert "<li>urgent 30</li>" in page
+
+
+def test_the_admin_shows_every_part_of_an_entrys_score(client, admin_user):
+    entry = WaitlistEntryFactory(boost=5)
+    history(entry, S.DECLINED, S.DECLINED, S.DECLINED)
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:waitlist_waitlistentry_change", args=[entry.pk])).content.decode()
+    assert "boost 5<br>" in page
+    assert "answers often (3 of the last 3 offers)" in page
+    assert "fairness 0 · no offers lost" in page
+    listing = client.get(reverse("admin:waitlist_waitlistentry_changelist")).content.decode()
+    assert "answers often (3 of the last 3 offers) +" in listing
