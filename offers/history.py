@@ -80,8 +80,22 @@ class Estimate:
         return self.answer_rate * self.accept_rate
 
 
+# The last prior computed and the moment it was for: one batch ranks its candidates and
+# sizes itself at the same `now`, and asks once (a new moment asks again).
+_last_prior: tuple[dt.datetime, ClinicPrior] | None = None
+
+
 def clinic_prior(*, now: dt.datetime) -> ClinicPrior:
     """The clinic-wide shares, over the history window (defaults while it is short)."""
+    global _last_prior
+    if _last_prior is not None and _last_prior[0] == now:
+        return _last_prior[1]
+    prior = _clinic_prior(now)
+    _last_prior = (now, prior)
+    return prior
+
+
+def _clinic_prior(now: dt.datetime) -> ClinicPrior:
     counts = Offer.objects.filter(created_at__gte=_since(now)).aggregate(
         asked=Count("pk", filter=ASKED), answered=Count("pk", filter=ANSWERED),
         accepted=Count("pk", filter=ACCEPTED))

@@ -12,9 +12,15 @@ import datetime as dt
 
 from django.conf import settings
 from django.db.models import Count, Max, Q
+from django.utils import timezone
 
 from clinic.models import Patient
 from offers.models import Offer, Slot
+
+
+def day_started(at: dt.datetime) -> dt.datetime:
+    """The clinic's local midnight before `at`: the day cap counts texts since then."""
+    return timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def lock_slot(slot_id: int, *, skip_locked: bool = False) -> Slot | None:
@@ -46,7 +52,8 @@ def lock_offer(offer_id: int, *, skip_locked: bool = False) -> tuple[Slot, Offer
 
 
 def lock_patient_within_caps(patient_id: int, *, at: dt.datetime) -> bool:
-    """Lock the patient's row, then count their offer texts: whether one more at `at`
+    """Lock the patient's row, then count their offer texts (today's, the clinic's
+    calendar day; the last 7 days'): whether one more at `at`
     stays within the fatigue caps (OFFER_TEXTS_PER_DAY, OFFER_TEXTS_PER_WEEK) and
     OFFER_MIN_GAP_MINUTES after their last. Two batches of different slots choosing the
     same patient at once both saw them under the cap; the lock makes the second wait for
@@ -59,7 +66,7 @@ def lock_patient_within_caps(patient_id: int, *, at: dt.datetime) -> bool:
     texted = (Offer.objects.filter(patient_id=patient_id, created_at__gt=at - dt.timedelta(days=7))
               .exclude(status=Offer.Status.FAILED)
               .aggregate(week=Count("pk"),
-                         day=Count("pk", filter=Q(created_at__gt=at - dt.timedelta(days=1))),
+                         day=Count("pk", filter=Q(created_at__gt=day_started(at))),
                          last=Max("created_at")))
     gap = dt.timedelta(minutes=settings.OFFER_MIN_GAP_MINUTES)
     return (texted["week"] < settings.OFFER_TEXTS_PER_WEEK

@@ -9,6 +9,7 @@ from django.utils import timezone
 from messaging.selectors import messages_handed_over
 from offers import rules
 from offers.messages import offer_texts
+from offers.locks import day_started
 from offers.models import Offer, Slot
 from offers.policy import policy_for
 from waitlist.models import WaitlistEntry
@@ -53,14 +54,18 @@ def _texted_since(since: dt.datetime) -> QuerySet:
     return Offer.objects.filter(created_at__gt=since).exclude(status=Offer.Status.FAILED)
 
 
-def patients_capped(*, at: dt.datetime) -> Q:
-    """Entries whose patient had their OFFER_TEXTS_PER_DAY offer texts in the last 24
-    hours or their OFFER_TEXTS_PER_WEEK in the last 7 days (the fatigue caps)."""
-    def over(days: int, cap: int) -> QuerySet:
-        return (_texted_since(at - dt.timedelta(days=days)).order_by().values("patient_id")
-                .annotate(n=Count("pk")).filter(n__gte=cap).values("patient_id"))
-    return (Q(patient_id__in=over(1, settings.OFFER_TEXTS_PER_DAY))
-            | Q(patient_id__in=over(7, settings.OFFER_TEXTS_PER_WEEK)))
+def patients_capped(*, at: dt.datetime, day: bool = True, week: bool = True) -> Q:
+    """Entries whose patient had their OFFER_TEXTS_PER_DAY offer texts today (the clinic's
+    calendar day) or their OFFER_TEXTS_PER_WEEK in the last 7 days (the fatigue caps)."""
+    def over(since: dt.datetime, cap: int) -> Q:
+        return Q(patient_id__in=_texted_since(since).order_by().values("patient_id")
+                 .annotate(n=Count("pk")).filter(n__gte=cap).values("patient_id"))
+    capped = Q(pk__in=[])
+    if day:
+        capped |= over(day_started(at), settings.OFFER_TEXTS_PER_DAY)
+    if week:
+        capped |= over(at - dt.timedelta(days=7), settings.OFFER_TEXTS_PER_WEEK)
+    return capped
 
 
 def _resting(at: dt.datetime) -> QuerySet:
@@ -82,14 +87,24 @@ def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
 
 
 def slot_busy_fitting_entries(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
-    """Fitting entries whose patient holds a live offer of another slot, or was texted
-    one moments ago (OFFER_MIN_GAP_MINUTES): the people a waiting slot waits for."""
+    """Fitting entries whose patient holds a live offer of another slot, was texted one
+    moments ago (OFFER_MIN_GAP_MINUTES), or reached a fatigue cap that clears before
+    the slot's offering must stop: the people a waiting slot waits for."""
     at = at or timezone.now()
     if not policy_for(slot=slot, at=at).fatigue_caps:
         return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
-    return slot_fitting_entries(slot=slot).filter(
-        Q(patient_id__in=_holding_an_offer()) | Q(patient_id__in=_resting(at))).exclude(
-        patients_capped(at=at))
+    # A cap that clears before offering must stop (a new day, an old text leaving the
+    # week) is waited for too; one that does not leaves the patient out.
+    stop = slot.start - rules.rule_for(slot=slot).min_lead
+    clears_day = stop >= day_started(at) + dt.timedelta(days=1)
+    clears_week = stop - at >= dt.timedelta(days=7)
+    waited_for = Q(patient_id__in=_holding_an_offer()) | Q(patient_id__in=_resting(at))
+    if clears_day:
+        waited_for |= patients_capped(at=at, week=False)
+    if clears_week:
+        waited_for |= patients_capped(at=at, day=False)
+    return (slot_fitting_entries(slot=slot).filter(waited_for)
+            .exclude(patients_capped(at=at, day=not clears_day, week=not clears_week)))
 
 
 def slot_live_offers(*, slot: Slot) -> QuerySet:

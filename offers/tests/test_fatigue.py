@@ -27,15 +27,16 @@ def texted(entry, *, ago: dt.timedelta, status=S.DECLINED):
 def caps(settings):
     settings.OFFER_TEXTS_PER_DAY = 2
     settings.OFFER_TEXTS_PER_WEEK = 5
-    settings.OFFER_MIN_GAP_MINUTES = 30
+    settings.OFFER_MIN_GAP_MINUTES = 0  # test_nobody_is_texted_twice_within_the_gap sets it
     settings.OFFER_BATCH_SIZE = 10
+    settings.OFFER_POLICY = "fixed"
     return settings
 
 
 def test_a_patient_with_two_offer_texts_today_is_not_texted_a_third(caps, provider, commit):
     capped, fresh = waitlist(2)
-    texted(capped, ago=dt.timedelta(hours=3))
-    texted(capped, ago=dt.timedelta(hours=2))
+    texted(capped, ago=dt.timedelta(minutes=3))
+    texted(capped, ago=dt.timedelta(minutes=2))
     with commit():
         slot = open_slot(provider)
     assert [o.entry_id for o in live(slot)] == [fresh.pk]
@@ -50,6 +51,40 @@ def test_a_patient_with_five_this_week_waits_for_next_week(caps, provider, commi
     assert [o.entry_id for o in live(slot)] == [fresh.pk]
 
 
+def test_a_slot_days_ahead_waits_for_a_patient_capped_today_instead_of_closing(caps, provider,
+                                                                               commit):
+    (entry,) = waitlist(1)
+    texted(entry, ago=dt.timedelta(minutes=3))
+    texted(entry, ago=dt.timedelta(minutes=2))
+    with commit():
+        far = open_slot(provider, start=slot_start(days=3))
+    far.refresh_from_db()
+    assert far.status == Slot.Status.OFFERING
+    assert far.waiting_for == Slot.WaitingFor.BUSY_PATIENTS
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    assert list(slot_candidates(slot=far, at=tomorrow).values_list("pk", flat=True)) == [entry.pk]
+
+
+def test_a_slot_today_closes_when_everyone_who_fits_is_capped_for_today(caps, provider, commit):
+    (entry,) = waitlist(1)
+    texted(entry, ago=dt.timedelta(minutes=3))
+    texted(entry, ago=dt.timedelta(minutes=2))
+    soon = timezone.now() + dt.timedelta(hours=2)
+    with commit():
+        slot = open_slot(provider, start=soon)
+    slot.refresh_from_db()
+    # (Run within two hours of the clinic's midnight, the slot's offering ends tomorrow,
+    # when the cap has cleared: then it waits for them.)
+    ends_today = slot.start - dt.timedelta(minutes=caps.OFFER_MIN_LEAD_MINUTES) < locks_day_end()
+    assert slot.status == (Slot.Status.UNFILLED if ends_today else Slot.Status.OFFERING)
+
+
+def locks_day_end():
+    from offers.locks import day_started
+
+    return day_started(timezone.now()) + dt.timedelta(days=1)
+
+
 def test_texts_older_than_the_window_do_not_count(caps, provider, commit):
     (entry,) = waitlist(1)
     for days in (8, 9, 10, 11, 12, 13):
@@ -61,8 +96,8 @@ def test_texts_older_than_the_window_do_not_count(caps, provider, commit):
 
 def test_a_failed_text_does_not_count_against_the_caps(caps, provider, commit):
     (entry,) = waitlist(1)
-    texted(entry, ago=dt.timedelta(hours=3), status=S.FAILED)
-    texted(entry, ago=dt.timedelta(hours=2), status=S.FAILED)
+    texted(entry, ago=dt.timedelta(minutes=3), status=S.FAILED)
+    texted(entry, ago=dt.timedelta(minutes=2), status=S.FAILED)
     with commit():
         slot = open_slot(provider)
     assert len(live(slot)) == 1
@@ -70,6 +105,7 @@ def test_a_failed_text_does_not_count_against_the_caps(caps, provider, commit):
 
 def test_nobody_is_texted_twice_within_the_gap_and_the_slot_waits_for_them(caps, provider,
                                                                            commit):
+    caps.OFFER_MIN_GAP_MINUTES = 30
     (entry,) = waitlist(1)
     texted(entry, ago=dt.timedelta(minutes=10))
     with commit():
@@ -86,7 +122,7 @@ def test_nobody_is_texted_twice_within_the_gap_and_the_slot_waits_for_them(caps,
 def test_the_caps_are_settings(caps, provider, commit):
     caps.OFFER_TEXTS_PER_DAY = 1  # the FCC healthcare exemption's limit
     (entry,) = waitlist(1)
-    texted(entry, ago=dt.timedelta(hours=5))
+    texted(entry, ago=dt.timedelta(minutes=5))
     slot = open_slot(provider)
     assert not slot_candidates(slot=slot).exists()
     caps.OFFER_TEXTS_PER_DAY = 2
@@ -99,10 +135,10 @@ def test_the_lock_refuses_an_offer_the_candidates_query_would_have_allowed(caps,
     from offers import locks
 
     (entry,) = waitlist(1)
-    texted(entry, ago=dt.timedelta(hours=3))
+    texted(entry, ago=dt.timedelta(minutes=3))
     now = timezone.now()
     assert locks.lock_patient_within_caps(entry.patient_id, at=now)
-    texted(entry, ago=dt.timedelta(hours=1))
+    texted(entry, ago=dt.timedelta(minutes=1))
     assert not locks.lock_patient_within_caps(entry.patient_id, at=now)
 
 
