@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from messaging.selectors import messages_handed_over
 from offers import rules
-from offers.messages import offer_texts
 from offers.locks import day_started
+from offers.messages import offer_texts
 from offers.models import Offer, Slot
 from offers.policy import policy_for
 from waitlist.models import WaitlistEntry
