@@ -54,17 +54,15 @@ def _texted_since(since: dt.datetime) -> QuerySet:
     return Offer.objects.filter(created_at__gt=since).exclude(status=Offer.Status.FAILED)
 
 
-def patients_capped(*, at: dt.datetime, day: bool = True, week: bool = True,
-                    day_cap: int | None = None) -> Q:
+def patients_capped(*, at: dt.datetime, day: bool = True, week: bool = True) -> Q:
     """Entries whose patient had their OFFER_TEXTS_PER_DAY offer texts today (the clinic's
-    calendar day; `day_cap` instead, see _day_cap) or their OFFER_TEXTS_PER_WEEK in the
-    last 7 days (the fatigue caps)."""
+    calendar day) or their OFFER_TEXTS_PER_WEEK in the last 7 days (the fatigue caps)."""
     def over(since: dt.datetime, cap: int) -> Q:
         return Q(patient_id__in=_texted_since(since).order_by().values("patient_id")
                  .annotate(n=Count("pk")).filter(n__gte=cap).values("patient_id"))
     capped = Q(pk__in=[])
     if day:
-        capped |= over(day_started(at), day_cap or settings.OFFER_TEXTS_PER_DAY)
+        capped |= over(day_started(at), settings.OFFER_TEXTS_PER_DAY)
     if week:
         capped |= over(at - dt.timedelta(days=7), settings.OFFER_TEXTS_PER_WEEK)
     return capped
@@ -77,20 +75,6 @@ def _resting(at: dt.datetime) -> QuerySet:
                          ).values("patient_id")
 
 
-def _offering_stops(slot: Slot) -> dt.datetime:
-    return slot.start - rules.rule_for(slot=slot).min_lead
-
-
-def _day_cap(slot: Slot, at: dt.datetime) -> int:
-    """A patient's last offer text of the day is kept for a slot that must be offered
-    today: a slot that can still be offered tomorrow waits for them instead (on a sick
-    day, the day's own slots are the ones that need every patient)."""
-    cap = settings.OFFER_TEXTS_PER_DAY
-    if cap >= 2 and _offering_stops(slot) >= day_started(at) + dt.timedelta(days=1):
-        return cap - 1
-    return cap
-
-
 def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
     """Entries that may be offered `slot` now, best first (annotated `score`): the fitting
     ones whose patient holds no live offer (one live offer per patient), was not texted
@@ -98,8 +82,7 @@ def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
     at = at or timezone.now()
     entries = slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
     if policy_for(slot=slot, at=at).fatigue_caps:
-        entries = entries.exclude(patient_id__in=_resting(at)).exclude(
-            patients_capped(at=at, day_cap=_day_cap(slot, at)))
+        entries = entries.exclude(patient_id__in=_resting(at)).exclude(patients_capped(at=at))
     return ranked(entries, at=at, parts=False).prefetch_related("patient")
 
 
@@ -112,18 +95,16 @@ def slot_busy_fitting_entries(*, slot: Slot, at: dt.datetime | None = None) -> Q
         return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
     # A cap that clears before offering must stop (a new day, an old text leaving the
     # week) is waited for too; one that does not leaves the patient out.
-    stop = _offering_stops(slot)
-    day_cap = _day_cap(slot, at)
+    stop = slot.start - rules.rule_for(slot=slot).min_lead
     clears_day = stop >= day_started(at) + dt.timedelta(days=1)
     clears_week = stop - at >= dt.timedelta(days=7)
     waited_for = Q(patient_id__in=_holding_an_offer()) | Q(patient_id__in=_resting(at))
     if clears_day:
-        waited_for |= patients_capped(at=at, week=False, day_cap=day_cap)
+        waited_for |= patients_capped(at=at, week=False)
     if clears_week:
         waited_for |= patients_capped(at=at, day=False)
     return (slot_fitting_entries(slot=slot).filter(waited_for)
-            .exclude(patients_capped(at=at, day=not clears_day, week=not clears_week,
-                                     day_cap=day_cap)))
+            .exclude(patients_capped(at=at, day=not clears_day, week=not clears_week)))
 
 
 def slot_live_offers(*, slot: Slot) -> QuerySet:
