@@ -190,6 +190,13 @@ def _fairness(now: dt.datetime) -> Case:
 
 def ranking_parts(now: dt.datetime) -> tuple[dict, dict, dict]:
     """(helper aliases, part annotations, annotations for the words) for with_score."""
+    from offers.policy import policy_in_force
+
+    override = policy_in_force()
+    if override is not None and not override.learned_ranking:
+        # The simulator's "seed": the ranking as it was before these parts.
+        zero = Value(0, output_field=IntegerField())
+        return {}, {"score_responsiveness": zero, "score_fairness": zero}, {}
     prior = clinic_prior(now=now).answer_rate
     fairness, fairness_helpers = _fairness(now)
     words = {"hist_asked": _count(now, ASKED), "hist_answered": _count(now, ANSWERED)}

@@ -64,9 +64,11 @@ class OfferPolicy:
     # and the longest hold it gives (None: hold_seconds).
     fill_confidence: float | None = None
     max_hold_seconds: int | None = None
-    # The fatigue caps and the gap between texts (offers/selectors.py) apply; off for the
+    # The fatigue caps and the gap between texts (offers/selectors.py) apply, and the
+    # ranking has its offer-history parts (offers/history.py); both off for the
     # simulator's "seed" policy, which is the product as it was before them.
     fatigue_caps: bool = True
+    learned_ranking: bool = True
 
     def hold_seconds_for(self, *, slot: "Slot", at: dt.datetime) -> int:
         """The hold of an offer of `slot` whose hold starts at `at`."""
@@ -202,6 +204,11 @@ def policy_override(policy: OfferPolicy) -> Iterator[OfferPolicy]:
         yield policy
     finally:
         _override.reset(token)
+
+
+def policy_in_force() -> OfferPolicy | None:
+    """The override in force (the simulator's), if any."""
+    return _override.get()
 
 
 def policy_for(*, slot: "Slot", at: dt.datetime) -> OfferPolicy:

@@ -84,6 +84,7 @@ ADAPTIVE = OfferPolicy(name="adaptive", batch_size=3, max_batch_size=10, hold_se
                        fill_confidence=0.9)
 
 
+@pytest.mark.adaptive_policy
 def test_the_default_policy_is_adaptive_and_a_setting_turns_it_back_to_fixed(provider, settings):
     slot = open_slot(provider)
     assert policy_for(slot=slot, at=timezone.now()).fill_confidence == settings.OFFER_FILL_CONFIDENCE
