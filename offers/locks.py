@@ -60,7 +60,10 @@ def lock_patient_within_caps(patient_id: int, *, at: dt.datetime) -> bool:
     the first to commit and then count its offer too (the count is a later statement, so
     it sees what committed meanwhile). Call inside the offer's transaction, after the
     slot's lock."""
-    if Patient.objects.select_for_update(of=("self",)).filter(pk=patient_id).values_list(
+    # FOR NO KEY UPDATE: two of these queue behind each other, but the foreign-key checks
+    # of rows that point at the patient (their messages, offers: FOR KEY SHARE) do not
+    # wait for it, so a reply being logged never deadlocks with a batch being sent.
+    if Patient.objects.select_for_update(of=("self",), no_key=True).filter(pk=patient_id).values_list(
             "pk", flat=True).first() is None:
         return False
     texted = (Offer.objects.filter(patient_id=patient_id, created_at__gt=at - dt.timedelta(days=7))
