@@ -112,6 +112,16 @@ def texting_hours_always_open(settings):
     settings.SMS_SEND_HOURS = (datetime.time(0, 0), None)
 
 
+@pytest.fixture(autouse=True)
+def fixed_offer_policy(settings, request):
+    """The engine's tests state their batches (OFFER_BATCH_SIZE) and holds
+    (OFFER_HOLD_SECONDS) and check them, so they run the fixed policy; the adaptive one,
+    the product's default, has its own tests (offers/tests/test_policy.py, marked
+    `adaptive_policy`, and test_adaptive_flow.py) and the simulator's."""
+    if request.node.get_closest_marker("adaptive_policy") is None:
+        settings.OFFER_POLICY = "fixed"
+
+
 # --- Browser tests (helpers in portal/tests/browser.py; the portal's and accounts' use them)
 @pytest.fixture(scope="session")
 def browser():

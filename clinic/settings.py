@@ -427,7 +427,37 @@ RANKING = {
     "current_appointment_steps": [(180, 20), (90, 10), (30, 5)],
     "waiting_days_per_point": 30,
     "waiting_points_max": 10,
+    # Responsiveness (offers/history.py): up to this many points either way, from how
+    # often the patient answered their offers of the last history_days days against the
+    # clinic's share (a Beta prior worth responsiveness_prior_weight offers).
+    "responsiveness_max": 8,
+    "responsiveness_prior_weight": 2,
+    "history_days": 90,
+    # Fairness: +1 per fairness_offers_per_point offers lost to a quicker patient (the
+    # slot was taken while theirs was on hold), at most fairness_max; a win resets it.
+    "fairness_offers_per_point": 2,
+    "fairness_max": 5,
 }
+# Fatigue caps (docs/how-offers-work.md, "Fatigue caps"): at most this many offer texts
+# to one patient in any 24 hours and any 7 days, and none within OFFER_MIN_GAP_MINUTES
+# of the last. The FCC's healthcare exemption for texts sent without prior express
+# consent allows one a day and three a week: a clinic texting on that exemption sets
+# OFFER_TEXTS_PER_DAY=1 and OFFER_TEXTS_PER_WEEK=3. Patients who joined the waitlist
+# asking to be texted have given consent, so the exemption's limits do not bind them.
+OFFER_TEXTS_PER_DAY = env_int("OFFER_TEXTS_PER_DAY", 2, minimum=1, maximum=50)
+OFFER_TEXTS_PER_WEEK = env_int("OFFER_TEXTS_PER_WEEK", 5, minimum=1, maximum=200)
+OFFER_MIN_GAP_MINUTES = env_int("OFFER_MIN_GAP_MINUTES", 30, minimum=0, maximum=24 * 60)
+# The offer policy (offers/policy.py): "adaptive" sizes each batch and hold from the
+# candidates' responsiveness and the time left, so that the chance of at least one YES
+# before offering must stop reaches OFFER_FILL_CONFIDENCE; "fixed" is OFFER_BATCH_SIZE
+# and OFFER_HOLD_SECONDS as they are (grown only when few holds fit).
+OFFER_POLICY = env_choice("OFFER_POLICY", "adaptive", ("adaptive", "fixed"))
+OFFER_FILL_CONFIDENCE = env_int("OFFER_FILL_CONFIDENCE_PERCENT", 90, minimum=50,
+                                maximum=99) / 100
+# The adaptive policy's longest hold, when the time left allows OFFER_TARGET_BATCHES of
+# them: a patient who reads the text twenty minutes later can still take the slot, and
+# fewer texts go out per filled slot (docs/simulator.md). Four of OFFER_HOLD_SECONDS.
+OFFER_MAX_HOLD_SECONDS = 4 * OFFER_HOLD_SECONDS
 
 # --- EHR interfaces: HL7 v2 over MLLP and SMART Backend Services ----------------
 # `manage.py hl7_listen` (docs/hl7.md). The default listens on this machine only; a site

@@ -128,15 +128,27 @@ def builtin_policies() -> dict[str, OfferPolicy]:
     current = replace(settings_policy(), name="current")
     return {
         "current": current,
+        # The product as it was before issue 16: a fixed batch and hold, no fatigue caps.
         "seed": OfferPolicy(name="seed", batch_size=3, max_batch_size=settings.OFFER_MAX_BATCH_SIZE,
                             hold_seconds=7 * 60, sweep_seconds=30,
-                            target_batches=settings.OFFER_TARGET_BATCHES),
+                            target_batches=settings.OFFER_TARGET_BATCHES, fatigue_caps=False,
+                            learned_ranking=False),
+        # Batches and holds from the candidates' responsiveness and the time left, with
+        # the fatigue caps (offers/policy.py): the product's default.
+        "adaptive": OfferPolicy(name="adaptive", batch_size=settings.OFFER_BATCH_SIZE,
+                                max_batch_size=settings.OFFER_MAX_BATCH_SIZE,
+                                hold_seconds=settings.OFFER_HOLD_SECONDS, sweep_seconds=30,
+                                target_batches=settings.OFFER_TARGET_BATCHES,
+                                fill_confidence=settings.OFFER_FILL_CONFIDENCE,
+                                max_hold_seconds=settings.OFFER_MAX_HOLD_SECONDS),
         "nexhealth": OfferPolicy(name="nexhealth", batch_size=10, max_batch_size=10,
                                  hold_seconds=5 * 60, sweep_seconds=30,
-                                 target_batches=settings.OFFER_TARGET_BATCHES),
+                                 target_batches=settings.OFFER_TARGET_BATCHES, fatigue_caps=False,
+                                 learned_ranking=False),
         "broadcast": OfferPolicy(name="broadcast", batch_size=EVERYONE, max_batch_size=EVERYONE,
                                  hold_seconds=UNTIL_LEAD_TIME, sweep_seconds=30,
-                                 target_batches=1),
+                                 target_batches=1, fatigue_caps=False,
+                                 learned_ranking=False),
     }
 
 

@@ -74,10 +74,27 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
     # Texts are SMS; offer calls (and what was said on them) are counted apart.
     texts = Message.objects.filter(direction=Message.Direction.OUT, channel=Message.Channel.SMS)
     per_day, per_week = Counter(), Counter()
-    for patient_id, at in texts.exclude(patient=None).values_list("patient_id", "created_at"):
+    # Offer texts alone: what the fatigue caps (OFFER_TEXTS_PER_DAY/_WEEK) count.
+    offers_day, offers_week = Counter(), Counter()
+    for patient_id, at, kind in texts.exclude(patient=None).values_list(
+            "patient_id", "created_at", "kind"):
         local_day = timezone.localtime(at).date()
+        week = (local_day - start.date()).days // 7
         per_day[patient_id, local_day] += 1
-        per_week[patient_id, (local_day - start.date()).days // 7] += 1
+        per_week[patient_id, week] += 1
+        if kind == OFFER_KIND:
+            offers_day[patient_id, local_day] += 1
+            offers_week[patient_id, week] += 1
+    # Texts per filled slot by how far ahead the slot was freed (a slot's own texts: its
+    # offers' texts and what they led to, the confirmations and "no longer available").
+    texts_by_slot = Counter(texts.filter(offer__isnull=False).values_list("offer__slot_id",
+                                                                          flat=True))
+    by_lead_texts: dict[str, list[int]] = defaultdict(list)
+    by_lead_fills: Counter = Counter()
+    for slot in slots:
+        band = lead_bucket(slot["start"] - slot["created_at"])
+        by_lead_texts[band].append(texts_by_slot.get(slot["id"], 0))
+        by_lead_fills[band] += slot["status"] == Slot.Status.FILLED
     offers = Offer.objects.count()
     text_count = texts.count()
     offer_texts = texts.filter(kind=OFFER_KIND).count()
@@ -119,6 +136,10 @@ def figures(*, start: dt.datetime, policy: OfferPolicy) -> dict:
         "replies_within_hour": _ratio(sum(m <= 60 for m in reply_minutes), len(reply_minutes)),
         "max_texts_patient_day": max(per_day.values(), default=0),
         "max_texts_patient_week": max(per_week.values(), default=0),
+        "max_offer_texts_patient_day": max(offers_day.values(), default=0),
+        "max_offer_texts_patient_week": max(offers_week.values(), default=0),
+        "texts_per_fill_by_lead": {name: _ratio(sum(by_lead_texts[name]), by_lead_fills[name])
+                                   for name, _ in LEAD_BUCKETS},
         "median_days_sooner": _median(days_sooner),
         "batches": dict(sorted(Counter(s["current_batch"] for s in slots).items())),
         "unfilled_reasons": dict(Counter(s["unfilled_reason"] or "-" for s in slots

@@ -18,6 +18,8 @@ COLUMNS = (
     ("offers_per_fill", "offers/fill", "{:.1f}"),
     ("max_texts_patient_day", "max texts/day", "{}"),
     ("max_texts_patient_week", "max texts/week", "{}"),
+    # Offer texts alone: what the fatigue caps (OFFER_TEXTS_PER_DAY, _PER_WEEK) count.
+    ("max_offer_texts_patient_week", "max offers/week", "{}"),
     ("median_days_sooner", "days sooner", "{:.1f}"),
     ("chain_fills", "chain fills", "{}"),
     ("double_bookings", "double bookings", "{}"),
@@ -89,13 +91,14 @@ def calibration_table(results: dict[str, dict]) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def lead_table(results: dict[str, dict]) -> str:
+def lead_table(results: dict[str, dict], *, key: str = "fill_rate_by_lead",
+               template: str = "{:.0%}") -> str:
     names = [name for name, _ in LEAD_BUCKETS]
     first = next(iter(results.values()))
     header = "| policy | " + " | ".join(
         f"{name} ({first['slots_by_lead'][name]} slots)" for name in names) + " |"
     rule = "| --- | " + " | ".join("---:" for _ in names) + " |"
-    rows = [f"| {policy} | " + " | ".join(cell(figures["fill_rate_by_lead"][name], "{:.0%}")
+    rows = [f"| {policy} | " + " | ".join(cell(figures.get(key, {}).get(name), template)
                                          for name in names) + " |"
             for policy, figures in results.items()]
     return "\n".join([header, rule, *rows])
@@ -192,6 +195,11 @@ def write_report(runs: dict, path: Path, *, command: str) -> None:
             "**Fill rate by lead time** (how far ahead the slot was when it was freed):",
             "",
             lead_table(results),
+            "",
+            "**Texts per filled slot by lead time** (a slot's own offer texts and what "
+            "they led to, over the slots of that band that filled):",
+            "",
+            lead_table(results, key="texts_per_fill_by_lead", template="{:.1f}"),
             "",
             "**Patients' behaviour, as the database recorded it**, against the published "
             "figures the defaults are calibrated to:",

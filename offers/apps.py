@@ -36,6 +36,13 @@ class OffersConfig(AppConfig):
         post_delete.connect(messages.on_offer_deleted, sender=Offer,
                             dispatch_uid="offers-unlink-messages")
 
+        from offers import history
+        from waitlist import ranking
+
+        ranking.register_history_parts(history.ranking_parts, words={
+            "score_responsiveness": history.responsiveness_words,
+            "score_fairness": history.fairness_words})
+
         from offers import waitlist_events
         from waitlist import signals as waitlist_signals
 

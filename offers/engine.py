@@ -225,6 +225,11 @@ def _offer_to(slot: Slot, entry: WaitlistEntry, *, batch: int, at: dt.datetime) 
         # (Two batches each waiting for the other's new offer is a deadlock PostgreSQL
         # breaks by failing one statement: that patient is skipped the same way.)
         with transaction.atomic():
+            # The fatigue caps, rechecked under the patient's lock: another slot's batch
+            # may have texted them since the candidates were chosen.
+            if (policy_for(slot=slot, at=at).fatigue_caps
+                    and not locks.lock_patient_within_caps(entry.patient_id, at=at)):
+                return None
             save_with_reason(offer, f"Offered in batch {batch}")
     except (IntegrityError, OperationalError):
         return None
@@ -303,9 +308,10 @@ def _offer_or_wait(slot: Slot, *, at: dt.datetime) -> list[Offer]:
     offers = _send_batch(slot, at=at)
     if offers:
         return offers
-    if slot_busy_fitting_entries(slot=slot).exists():
+    if slot_busy_fitting_entries(slot=slot, at=at).exists():
         _set_waiting(slot, Slot.WaitingFor.BUSY_PATIENTS,
-                     "Everyone who fits holds another offer: waiting for one to be free")
+                     "Everyone who fits holds another offer or was just texted one: "
+                     "waiting for one to be free")
         return []
     reason = (Slot.UnfilledReason.NOBODY_TOOK_IT if slot.current_batch
               else Slot.UnfilledReason.NOBODY_FITS)

@@ -3,13 +3,15 @@
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from messaging.selectors import messages_handed_over
 from offers import rules
+from offers.locks import day_started
 from offers.messages import offer_texts
 from offers.models import Offer, Slot
+from offers.policy import policy_for
 from waitlist.models import WaitlistEntry
 from waitlist.ranking import ranked
 from waitlist.selectors import entries_matching
@@ -48,17 +50,61 @@ def _holding_an_offer() -> QuerySet:
                                 ).values("patient_id")
 
 
+def _texted_since(since: dt.datetime) -> QuerySet:
+    return Offer.objects.filter(created_at__gt=since).exclude(status=Offer.Status.FAILED)
+
+
+def patients_capped(*, at: dt.datetime, day: bool = True, week: bool = True) -> Q:
+    """Entries whose patient had their OFFER_TEXTS_PER_DAY offer texts today (the clinic's
+    calendar day) or their OFFER_TEXTS_PER_WEEK in the last 7 days (the fatigue caps)."""
+    def over(since: dt.datetime, cap: int) -> Q:
+        return Q(patient_id__in=_texted_since(since).order_by().values("patient_id")
+                 .annotate(n=Count("pk")).filter(n__gte=cap).values("patient_id"))
+    capped = Q(pk__in=[])
+    if day:
+        capped |= over(day_started(at), settings.OFFER_TEXTS_PER_DAY)
+    if week:
+        capped |= over(at - dt.timedelta(days=7), settings.OFFER_TEXTS_PER_WEEK)
+    return capped
+
+
+def _resting(at: dt.datetime) -> QuerySet:
+    # Texted within OFFER_MIN_GAP_MINUTES: free again in a few minutes, so a slot waits
+    # for them as for a patient holding an offer (the sweep looks again).
+    return _texted_since(at - dt.timedelta(minutes=settings.OFFER_MIN_GAP_MINUTES)
+                         ).values("patient_id")
+
+
 def slot_candidates(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
     """Entries that may be offered `slot` now, best first (annotated `score`): the fitting
-    ones whose patient holds no live offer (one live offer per patient)."""
+    ones whose patient holds no live offer (one live offer per patient), was not texted
+    an offer in the last OFFER_MIN_GAP_MINUTES and is within the fatigue caps."""
+    at = at or timezone.now()
     entries = slot_fitting_entries(slot=slot).exclude(patient_id__in=_holding_an_offer())
-    return ranked(entries, at=at or timezone.now(), parts=False).prefetch_related("patient")
+    if policy_for(slot=slot, at=at).fatigue_caps:
+        entries = entries.exclude(patient_id__in=_resting(at)).exclude(patients_capped(at=at))
+    return ranked(entries, at=at, parts=False).prefetch_related("patient")
 
 
-def slot_busy_fitting_entries(*, slot: Slot) -> QuerySet:
-    """Fitting entries whose patient holds a live offer of another slot: the people a
-    waiting slot waits for."""
-    return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
+def slot_busy_fitting_entries(*, slot: Slot, at: dt.datetime | None = None) -> QuerySet:
+    """Fitting entries whose patient holds a live offer of another slot, was texted one
+    moments ago (OFFER_MIN_GAP_MINUTES), or reached a fatigue cap that clears before
+    the slot's offering must stop: the people a waiting slot waits for."""
+    at = at or timezone.now()
+    if not policy_for(slot=slot, at=at).fatigue_caps:
+        return slot_fitting_entries(slot=slot).filter(patient_id__in=_holding_an_offer())
+    # A cap that clears before offering must stop (a new day, an old text leaving the
+    # week) is waited for too; one that does not leaves the patient out.
+    stop = slot.start - rules.rule_for(slot=slot).min_lead
+    clears_day = stop >= day_started(at) + dt.timedelta(days=1)
+    clears_week = stop - at >= dt.timedelta(days=7)
+    waited_for = Q(patient_id__in=_holding_an_offer()) | Q(patient_id__in=_resting(at))
+    if clears_day:
+        waited_for |= patients_capped(at=at, week=False)
+    if clears_week:
+        waited_for |= patients_capped(at=at, day=False)
+    return (slot_fitting_entries(slot=slot).filter(waited_for)
+            .exclude(patients_capped(at=at, day=not clears_day, week=not clears_week)))
 
 
 def slot_live_offers(*, slot: Slot) -> QuerySet:

@@ -3,12 +3,14 @@ from functools import partial
 from django import forms
 from django.contrib import admin
 from django.db import models, transaction
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from waitlist import signals
 from waitlist.checkins import entries_lapsed
 from waitlist.models import CheckIn, WaitlistEntry
-from waitlist.ranking import score_breakdown, with_score
+from waitlist.ranking import score_breakdown, score_components, with_score
 from waitlist.selectors import entry_same_visit
 from waitlist.services import DuplicateEntry
 
@@ -83,7 +85,8 @@ class CheckInAdmin(admin.ModelAdmin):
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(SimpleHistoryAdmin):
     form = EntryAdminForm
-    list_display = ["patient", "for_name", "status", "score", "appointment_type",
+    list_display = ["patient", "for_name", "status", "score", "score_explained",
+                    "appointment_type",
                     "any_provider", "urgent", "boost", "earliest_date", "latest_date",
                     "added_at", "source"]
     list_filter = ["status", CheckInFilter, "urgent", "source", "appointment_type", "any_provider", "providers"]
@@ -98,7 +101,8 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
     # A patient's place in line (urgent, boost) and leaving the list change only in the
     # portal, where a reason is required and kept, and where removing an entry also ends
     # its live offer so the slot moves on. The admin is for audit review.
-    readonly_fields = ["status", "urgent", "boost", "updated_at", "score_explained"]
+    readonly_fields = ["status", "urgent", "boost", "updated_at", "score_explained",
+                       "score_components"]
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -131,3 +135,11 @@ class WaitlistEntryAdmin(SimpleHistoryAdmin):
     @admin.display(description="score, explained")
     def score_explained(self, entry):
         return score_breakdown(entry)
+
+    @admin.display(description="every part of the score")
+    def score_components(self, entry):
+        # Each weight of settings.RANKING, zeros too, with what the history parts are for.
+        return format_html_join(
+            mark_safe("<br>"), "{} {}{}",
+            ((label, points, f" \u00b7 {words}" if words else "")
+             for label, points, words in score_components(entry)))

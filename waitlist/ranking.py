@@ -7,6 +7,12 @@ hourly recalculation. The weights and steps live in settings.RANKING:
     manual boost                         0..40
     current appointment >= 180 days away +20, >= 90 +10, >= 30 +5
     waiting: one point per 30 days       at most 10
+    responsiveness (offer history)       -8..+8: answers often, or never answers
+    fairness (offers lost to quicker)    0..5: +1 per 2 offers lost since their last win
+
+The last two come from the offers app's record of past offers (offers/history.py),
+registered here at start-up (`register_history_parts`): the waitlist sits below offers
+and cannot import it. Without them (a test of the waitlist alone) they are 0.
 
 Ties go to the longest-waiting patient (earliest `added_at`, then the lower id).
 
@@ -31,7 +37,21 @@ PARTS = (
     ("score_boost", "boost"),
     ("score_appointment", "appointment"),
     ("score_waiting", "waiting"),
+    ("score_responsiveness", "responsiveness"),
+    ("score_fairness", "fairness"),
 )
+# Parts read in words rather than by name in the breakdown ("answers often +6").
+_history_parts = None
+_words: dict[str, object] = {}
+
+
+def register_history_parts(parts, *, words: dict) -> None:
+    """offers/apps.py: `parts(now)` gives (helper aliases, the two score parts, the
+    annotations the words need); `words[attr](entry)` says what a part's points are for."""
+    global _history_parts
+    _history_parts = parts
+    _words.clear()
+    _words.update(words)
 
 
 def _int(value: int) -> Value:
@@ -73,15 +93,21 @@ def with_score(queryset: QuerySet, *, at: dt.datetime | None = None,
         ],
         default=_int(0),
     )
+    history = {"score_responsiveness": _int(0), "score_fairness": _int(0)}
+    helpers, for_words = {}, {}
+    if _history_parts is not None:
+        helpers, history, for_words = _history_parts(now)
+    if helpers:
+        queryset = (queryset.annotate if parts else queryset.alias)(**helpers)
     add_parts = queryset.annotate if parts else queryset.alias
-    return add_parts(
+    queryset = add_parts(
         score_urgent=urgent,
         score_boost=boost,
         score_appointment=appointment,
         score_waiting=waiting,
-    ).annotate(
-        score=F("score_urgent") + F("score_boost") + F("score_appointment") + F("score_waiting")
-    )
+        **history,
+    ).annotate(score=sum((F(attr) for attr, _ in PARTS[1:]), F(PARTS[0][0])))
+    return queryset.annotate(**for_words) if parts and for_words else queryset
 
 
 def ranked(queryset: QuerySet, *, at: dt.datetime | None = None,
@@ -97,11 +123,36 @@ def score_parts(entry: WaitlistEntry, *, at: dt.datetime | None = None) -> list[
     return [(label, getattr(entry, attr)) for attr, label in PARTS]
 
 
+def _signed(points: int) -> str:
+    return f"+{points}" if points > 0 else f"\u2212{-points}"
+
+
+def score_components(entry: WaitlistEntry, *,
+                     at: dt.datetime | None = None) -> list[tuple[str, int, str]]:
+    """Every part, zeros too: [(label, points, what it is for)] (the admin and the
+    portal's details)."""
+    if not hasattr(entry, "score_urgent"):
+        entry = with_score(WaitlistEntry.objects.filter(pk=entry.pk), at=at).get()
+    components = []
+    for attr, label in PARTS:
+        words = _words.get(attr)
+        components.append((label, getattr(entry, attr), words(entry) if words else ""))
+    return components
+
+
 def score_breakdown(entry: WaitlistEntry, *, at: dt.datetime | None = None) -> str:
-    """'urgent 30 + boost 10 + appointment 20 + waiting 2 = 62' (zero parts left out)."""
+    """'urgent 30 + boost 10 + appointment 20 + waiting 2 = 62' (zero parts left out);
+    the offer-history parts in words: 'urgent 30 + never answered the last 4 offers \u22128'."""
+    if not hasattr(entry, "score_urgent"):
+        entry = with_score(WaitlistEntry.objects.filter(pk=entry.pk), at=at).get()
     parts = score_parts(entry, at=at)
     total = sum(points for _, points in parts)
-    shown = [f"{label} {points}" for label, points in parts if points]
+    shown = []
+    for (attr, _), (label, points) in zip(PARTS, parts, strict=True):
+        if not points:
+            continue
+        words = _words.get(attr)
+        shown.append(f"{words(entry)} {_signed(points)}" if words else f"{label} {points}")
     if not shown:
         return "0"
     if len(shown) == 1:

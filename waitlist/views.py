@@ -18,7 +18,7 @@ from clinic.models import Patient
 from waitlist import checkins, services
 from waitlist.forms import EntryForm, NewEntryForm, RemoveForm, WaitlistFilterForm
 from waitlist.models import CheckIn, WaitlistEntry
-from waitlist.ranking import ranked, score_breakdown
+from waitlist.ranking import ranked, score_breakdown, score_components
 
 PAGE_SIZE = 25
 PRIORITIZE = "waitlist.prioritize_waitlistentry"
@@ -46,6 +46,7 @@ def entry_list(request):
     page = Paginator(ranked(entries), PAGE_SIZE).get_page(request.GET.get("page"))
     for entry in page.object_list:
         entry.breakdown = score_breakdown(entry)
+        entry.components = score_components(entry)
     context = {"filters": filters, "page": page}
     if request.htmx and request.htmx.target == "entries":
         return render(request, "waitlist/list.html#entries", context)

@@ -17,14 +17,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 # the slot's rule is looked up by), every statement counted: BEGIN and savepoints, the
 # offer, its text, its hand-over and hold, its end, the batches and sweeps around it.
 MOST_QUERIES_PER_OFFER = 53
+# The adaptive policy (issue 16), measured 66.6: per offer, the patient's lock and the
+# count of their texts (the fatigue caps, 2); per batch, its candidates' pool, their
+# estimates and the slots offering beside it (3), over smaller batches (one patient at a
+# time while days are left), so each batch's own statements fall on fewer offers. Per
+# filled slot it is 8% more than the seed's on this workload (666 against 615).
+MOST_QUERIES_PER_OFFER_ADAPTIVE = 70
 
 
-def test_an_offer_costs_the_engine_no_more_queries_than_measured(settings):
+@pytest.mark.parametrize("policy", ["seed", "adaptive"])
+def test_an_offer_costs_the_engine_no_more_queries_than_measured(settings, policy):
     settings.SMS_BACKEND = "console"
     config = SimConfig(
         workload=Workload(days=1, seed=2, providers=4, waitlist=80, cancellations_per_day=4),
         patients=PatientModel())
-    simulation = Simulation(config, policies_named(["seed"])[0])
+    simulation = Simulation(config, policies_named([policy])[0])
     run_loop = simulation._loop
 
     captured = CaptureQueriesContext(connection)
@@ -38,4 +45,5 @@ def test_an_offer_costs_the_engine_no_more_queries_than_measured(settings):
 
     assert result["offers"] >= 20, "too few offers to measure"
     per_offer = len(captured.captured_queries) / result["offers"]
-    assert per_offer <= MOST_QUERIES_PER_OFFER, f"{per_offer:.1f} queries per offer"
+    bound = MOST_QUERIES_PER_OFFER_ADAPTIVE if policy == "adaptive" else MOST_QUERIES_PER_OFFER
+    assert per_offer <= bound, f"{per_offer:.1f} queries per offer"

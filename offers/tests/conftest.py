@@ -18,6 +18,16 @@ def console_sms(settings):
 
 
 @pytest.fixture
+def fatigue_caps_off(settings):
+    """For tests of the day's offer flow that text one patient several slots in a row
+    within minutes (a patient freed by a NO is offered the next waiting slot at once):
+    the fatigue caps and the gap between texts (test_fatigue.py) would only delay that."""
+    settings.OFFER_MIN_GAP_MINUTES = 0
+    settings.OFFER_TEXTS_PER_DAY = 50
+    settings.OFFER_TEXTS_PER_WEEK = 200
+
+
+@pytest.fixture
 def commit(django_capture_on_commit_callbacks):
     """`with commit(): ...` runs what the block queued for after commit (tasks, SMS), as
     a real commit would, inside a test that otherwise rolls back."""

@@ -17,7 +17,8 @@ from waitlist import services as waitlist_services
 from waitlist.models import WaitlistEntry
 from waitlist.tests.factories import WaitlistEntryFactory
 
-pytestmark = pytest.mark.django_db
+# One patient is offered several slots within minutes here (conftest.fatigue_caps_off).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fatigue_caps_off")]
 
 
 def three_slots(provider, commit):

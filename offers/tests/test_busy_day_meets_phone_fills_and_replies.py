@@ -21,7 +21,8 @@ from offers.tests.test_replies_act_on_the_offer_seen import held_up_texts
 from waitlist.models import WaitlistEntry
 from waitlist.tests.factories import WaitlistEntryFactory
 
-pytestmark = pytest.mark.django_db
+# One patient is offered several slots within minutes here (conftest.fatigue_caps_off).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fatigue_caps_off")]
 
 
 @pytest.fixture

@@ -89,7 +89,9 @@ def worker(redis_broker):
         if ":memory:" in database_url or "mode=memory" in database_url:
             pytest.skip("the worker needs a database file it can open")
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
-           "SMS_BACKEND": "console", "DEBUG": "true", "SMS_SEND_HOURS": "00:00-24:00"}
+           "SMS_BACKEND": "console", "DEBUG": "true", "SMS_SEND_HOURS": "00:00-24:00",
+           # The batches of three these tests count (conftest.fixed_offer_policy).
+           "OFFER_POLICY": "fixed"}
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "clinic", "worker", "--pool=solo",
          "--loglevel=info", "--without-gossip", "--without-mingle", "--without-heartbeat"],

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message
+from offers.models import Offer
 from offers.policy import (
     UNTIL_LEAD_TIME,
     OfferPolicy,
@@ -74,3 +75,68 @@ def test_a_short_slot_grows_the_batch_up_to_the_policy_maximum(provider, setting
                          sweep_seconds=30, target_batches=3)
     assert policy.batch_size_for(slot=slot, at=timezone.now()) == 5
     assert policy.batch_size_for(slot=slot, at=timezone.now() - dt.timedelta(days=1)) == 2
+
+
+# --- The adaptive policy (OFFER_POLICY=adaptive, the default) ---------------------
+
+ADAPTIVE = OfferPolicy(name="adaptive", batch_size=3, max_batch_size=10, hold_seconds=420,
+                       max_hold_seconds=1680, sweep_seconds=30, target_batches=3,
+                       fill_confidence=0.9)
+
+
+@pytest.mark.adaptive_policy
+def test_the_default_policy_is_adaptive_and_a_setting_turns_it_back_to_fixed(provider, settings):
+    slot = open_slot(provider)
+    assert policy_for(slot=slot, at=timezone.now()).fill_confidence == settings.OFFER_FILL_CONFIDENCE
+    settings.OFFER_POLICY = "fixed"
+    assert policy_for(slot=slot, at=timezone.now()).fill_confidence is None
+
+
+def test_far_ahead_one_patient_at_a_time_on_a_long_hold_near_the_slot_a_large_batch_on_a_short_one(
+        provider, settings):
+    settings.OFFER_MIN_LEAD_MINUTES = 60
+    waitlist(12)
+    now = timezone.now()
+    far = open_slot(provider, start=now + dt.timedelta(days=2))
+    near = open_slot(provider, start=now + dt.timedelta(hours=2), minutes=30)
+    assert ADAPTIVE.hold_seconds_for(slot=far, at=now) == 1680
+    assert ADAPTIVE.batch_size_for(slot=far, at=now) == 1
+    hold = ADAPTIVE.hold_seconds_for(slot=near, at=now)
+    assert 60 <= hold <= 20 * 60
+    assert ADAPTIVE.batch_size_for(slot=near, at=now) == 10  # never beyond the maximum
+
+
+def test_patients_who_answer_need_a_smaller_batch_than_patients_who_never_do(provider, settings):
+    from offers.tests.factories import OfferFactory
+
+    settings.OFFER_MIN_LEAD_MINUTES = 60
+    entries = waitlist(20)
+    now = timezone.now()
+    slot = open_slot(provider, start=now + dt.timedelta(hours=3), minutes=30)
+    unknown = ADAPTIVE.batch_size_for(slot=slot, at=now)
+    for entry in entries:
+        for hours in (30, 50):
+            sent = now - dt.timedelta(hours=hours)
+            OfferFactory(entry=entry, status=Offer.Status.ACCEPTED, sent_at=sent,
+                         created_at=sent, responded_at=sent + dt.timedelta(minutes=2))
+    assert ADAPTIVE.batch_size_for(slot=slot, at=now) < unknown
+
+
+def test_a_sick_day_burst_gives_each_slot_its_share_of_the_free_patients(provider, settings):
+    settings.OFFER_MIN_LEAD_MINUTES = 60
+    waitlist(12)
+    start = timezone.now() + dt.timedelta(hours=2)
+    slots = [open_slot(provider, start=start + dt.timedelta(minutes=20 * i)) for i in range(6)]
+    # Six slots of one provider's day offering at once over twelve patients: two each,
+    # where one slot alone would text ten.
+    assert ADAPTIVE.batch_size_for(slot=slots[0], at=timezone.now()) == 2
+
+
+def test_a_rule_s_batch_size_wins_over_the_adaptive_sizing(provider, settings):
+    from offers.models import OfferRule
+
+    OfferRule.objects.create(provider=provider, batch_size=4)
+    slot = open_slot(provider)
+    policy = policy_for(slot=slot, at=timezone.now())
+    assert policy.fill_confidence is None
+    assert policy.batch_size_for(slot=slot, at=timezone.now()) == 4

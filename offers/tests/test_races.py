@@ -198,6 +198,9 @@ def test_while_one_slot_is_busy_the_sweep_still_expires_its_providers_other_slot
     assert not Offer.objects.filter(slot=other, batch=1, status__in=Offer.LIVE_STATUSES).exists()
 
 
+# Round after round within seconds: the gap between texts would only make slots wait
+# (test_fatigue.py races the caps themselves).
+@pytest.mark.usefixtures("fatigue_caps_off")
 @pytest.mark.postgres
 def test_a_providers_eight_slots_opened_at_once_over_twenty_patients_all_end_booked_or_truly_unfilled(
         provider, settings):
@@ -247,6 +250,9 @@ def test_a_providers_eight_slots_opened_at_once_over_twenty_patients_all_end_boo
     assert filled.count() >= 1
 
 
+# Round after round within seconds: the gap between texts would only make slots wait
+# (test_fatigue.py races the caps themselves).
+@pytest.mark.usefixtures("fatigue_caps_off")
 @pytest.mark.postgres
 def test_a_providers_eight_slots_with_a_fill_by_phone_its_undo_and_a_wrong_number_racing_the_replies(  # noqa: E501
         provider, settings):

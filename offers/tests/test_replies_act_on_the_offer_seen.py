@@ -17,7 +17,8 @@ from offers.replies import handle_reply
 from offers.services import Outcome
 from offers.tests.conftest import live, open_slot, pass_hold, slot_start, waitlist
 
-pytestmark = pytest.mark.django_db
+# One patient is offered several slots within minutes here (conftest.fatigue_caps_off).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fatigue_caps_off")]
 
 
 def held_up_texts():

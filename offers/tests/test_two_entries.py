@@ -15,7 +15,8 @@ from offers.tests.conftest import live, open_slot, slot_start
 from waitlist.models import WaitlistEntry
 from waitlist.tests.factories import WaitlistEntryFactory
 
-pytestmark = pytest.mark.django_db
+# One patient is offered several slots within minutes here (conftest.fatigue_caps_off).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fatigue_caps_off")]
 
 
 @pytest.fixture

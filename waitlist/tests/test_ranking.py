@@ -67,7 +67,7 @@ def test_ranked_puts_best_first_and_ties_to_the_longest_waiting():
 def test_breakdown_asks_the_database_for_an_entry_without_annotations():
     entry = WaitlistEntryFactory(boost=12)
     assert score_parts(entry) == [("urgent", 0), ("boost", 12), ("appointment", 0),
-                                  ("waiting", 0)]
+                                  ("waiting", 0), ("responsiveness", 0), ("fairness", 0)]
     assert score_breakdown(entry) == "boost 12"
 
 
