@@ -7,6 +7,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.lib.admin import ReadOnlyAdminMixin
 from waitlist import signals
 from waitlist.checkins import entries_lapsed
 from waitlist.models import CheckIn, WaitlistEntry
@@ -63,7 +64,7 @@ class CheckInFilter(admin.SimpleListFilter):
 
 
 @admin.register(CheckIn)
-class CheckInAdmin(admin.ModelAdmin):
+class CheckInAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: check-ins are asked and settled by beat and the patients' replies."""
 
     list_display = ["entry", "status", "asked_at", "answer_by", "answered_at"]
@@ -71,15 +72,6 @@ class CheckInAdmin(admin.ModelAdmin):
     search_fields = ["patient__first_name", "patient__last_name", "patient__phone"]
     date_hierarchy = "asked_at"
     list_select_related = ["entry__patient"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WaitlistEntry)
