@@ -115,11 +115,11 @@ def texting_hours_always_open(settings):
 @pytest.fixture(autouse=True)
 def fixed_offer_policy(settings, request):
     """The engine's tests state their batches (OFFER_BATCH_SIZE) and holds
-    (OFFER_HOLD_SECONDS) and check them, so they run the fixed policy; the adaptive one,
-    the product's default, has its own tests (offers/tests/test_policy.py, marked
+    (OFFER_HOLD_SECONDS) and check them, so they run the fixed policy; the adaptive one
+    (OFFER_POLICY=adaptive), has its own tests (offers/tests/test_policy.py, marked
     `adaptive_policy`, and test_adaptive_flow.py) and the simulator's."""
-    if request.node.get_closest_marker("adaptive_policy") is None:
-        settings.OFFER_POLICY = "fixed"
+    adaptive = request.node.get_closest_marker("adaptive_policy") is not None
+    settings.OFFER_POLICY = "adaptive" if adaptive else "fixed"
 
 
 # --- Browser tests (helpers in portal/tests/browser.py; the portal's and accounts' use them)

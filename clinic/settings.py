@@ -451,7 +451,7 @@ OFFER_MIN_GAP_MINUTES = env_int("OFFER_MIN_GAP_MINUTES", 30, minimum=0, maximum=
 # candidates' responsiveness and the time left, so that the chance of at least one YES
 # before offering must stop reaches OFFER_FILL_CONFIDENCE; "fixed" is OFFER_BATCH_SIZE
 # and OFFER_HOLD_SECONDS as they are (grown only when few holds fit).
-OFFER_POLICY = env_choice("OFFER_POLICY", "adaptive", ("adaptive", "fixed"))
+OFFER_POLICY = env_choice("OFFER_POLICY", "fixed", ("fixed", "adaptive"))
 OFFER_FILL_CONFIDENCE = env_int("OFFER_FILL_CONFIDENCE_PERCENT", 90, minimum=50,
                                 maximum=99) / 100
 # The adaptive policy's longest hold, when the time left allows OFFER_TARGET_BATCHES of

@@ -8,7 +8,7 @@ OFFER_MAX_BATCH_SIZE, OFFER_TARGET_BATCHES, OFFER_HOLD_SECONDS, OFFER_SWEEP_SECO
 OFFER_FILL_CONFIDENCE), read at every call, so a test that changes a setting changes
 the policy.
 
-The adaptive policy (OFFER_POLICY=adaptive, the default; docs/how-offers-work.md,
+The adaptive policy (OFFER_POLICY=adaptive; docs/how-offers-work.md,
 "Adaptive batches") sizes each batch from the candidates' own estimates
 (offers/history.py) and the texting time left before offering must stop:
 

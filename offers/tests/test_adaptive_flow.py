@@ -1,4 +1,4 @@
-"""The product's default, the adaptive policy, through the engine: what is texted and
+"""The adaptive policy (OFFER_POLICY=adaptive) through the engine: what is texted and
 for how long, days ahead and close to the slot."""
 
 import datetime as dt

@@ -77,7 +77,7 @@ def test_a_short_slot_grows_the_batch_up_to_the_policy_maximum(provider, setting
     assert policy.batch_size_for(slot=slot, at=timezone.now() - dt.timedelta(days=1)) == 2
 
 
-# --- The adaptive policy (OFFER_POLICY=adaptive, the default) ---------------------
+# --- The adaptive policy (OFFER_POLICY=adaptive) ---------------------
 
 ADAPTIVE = OfferPolicy(name="adaptive", batch_size=3, max_batch_size=10, hold_seconds=420,
                        max_hold_seconds=1680, sweep_seconds=30, target_batches=3,
