@@ -537,6 +537,11 @@ class BusyDay(RuleBasedStateMachine):
 def test_a_random_busy_day_keeps_every_promise_after_every_step(settings, monkeypatch):
     settings.OFFER_BATCH_SIZE = 2
     settings.OFFER_MAX_BATCH_SIZE = 4
+    # Its few patients are offered slot after slot within minutes: the fatigue caps
+    # (test_fatigue.py) would leave most of the day's corners unexplored.
+    settings.OFFER_MIN_GAP_MINUTES = 0
+    settings.OFFER_TEXTS_PER_DAY = 50
+    settings.OFFER_TEXTS_PER_WEEK = 200
     with faked_twilio(monkeypatch) as transport:
         BusyDay.settings, BusyDay.twilio = settings, transport
         BusyDay.reached.clear()
