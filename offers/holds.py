@@ -108,11 +108,16 @@ def offer_start_hold(*, offer_id: int, at: dt.datetime | None = None) -> bool:
         offer.sent_at = at
         offer.hold_until = at + dt.timedelta(seconds=hold_seconds_for(slot=slot, at=at))
         save_with_reason(offer, "Offer text handed to the SMS provider; hold started")
-        # The hold's own expiry; the beat sweep catches it if this task is lost.
-        countdown = math.ceil(max((offer.hold_until - timezone.now()).total_seconds(), 0))
-        _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,),
-                                                                countdown=countdown)
+        schedule_hold_expiry(offer)
         return True
+
+
+def schedule_hold_expiry(offer: Offer) -> None:
+    """The hold's own expiry, queued for when the transaction commits; the beat sweep
+    catches it if this task is lost. Used by every start of a hold (a text handed over
+    here, a call answered in offers/voice.py)."""
+    countdown = math.ceil(max((offer.hold_until - timezone.now()).total_seconds(), 0))
+    _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,), countdown=countdown)
 
 
 def offer_give_up_unsent(*, offer_id: int, at: dt.datetime | None = None,

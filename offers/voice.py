@@ -16,10 +16,8 @@ unanswered and there is still time, offer_expire calls instead of expiring
 
 import datetime as dt
 import logging
-import math
 
 from django.db import transaction
-from django.utils import timezone
 
 from clinic.audit import save_with_reason
 from clinic.models import Patient
@@ -30,11 +28,11 @@ from offers import locks
 from offers.engine import (
     _queue_next_batch,
     _resolve,
-    _tasks,
     _too_late_to_offer,
     hold_seconds_for,
     offer_text_context,
 )
+from offers.holds import schedule_hold_expiry
 from offers.messages import OFFER_KIND, messages_about, offer_id_of
 from offers.models import Offer, Slot
 from offers.selectors import slot_booking_pending, sms_hours_open
@@ -97,14 +95,8 @@ def offer_call_answered(*, offer_id: int, at: dt.datetime) -> bool:
         offer.hold_until = at + dt.timedelta(seconds=hold_seconds_for(slot=slot, at=at))
         save_with_reason(offer, "Offer call answered; hold started" if first
                          else "Offer call answered after the text; hold started again")
-        _schedule_expiry(offer)
+        schedule_hold_expiry(offer)
         return True
-
-
-def _schedule_expiry(offer: Offer) -> None:
-    # The hold's own expiry, as offer_start_hold's; the beat sweep catches a lost one.
-    countdown = math.ceil(max((offer.hold_until - timezone.now()).total_seconds(), 0))
-    _tasks().offer_expire_at_hold_end.apply_async_on_commit((offer.pk,), countdown=countdown)
 
 
 def offer_call_unanswered(*, offer_id: int, reason: str, heard: bool = False) -> bool:
@@ -161,7 +153,7 @@ def offer_call_after_text(*, slot: Slot, offer: Offer, now: dt.datetime) -> bool
     # Held while the call rings; answered, the hold starts again from then.
     offer.hold_until = now + dt.timedelta(seconds=hold)
     save_with_reason(offer, "Text unanswered: calling the patient")
-    _schedule_expiry(offer)
+    schedule_hold_expiry(offer)
     log.info("offer %s: text unanswered, calling", offer.pk)
     return True
 
