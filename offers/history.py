@@ -1,6 +1,6 @@
 """What a patient's offer history says about them: how likely they answer and accept,
 and how fast (responsiveness); how often they lost a slot they were offered to someone
-quicker (fairness); how many offer texts they had lately (fatigue caps).
+quicker (fairness). The fatigue caps count offer texts in offers/locks.py.
 
 Responsiveness is a Beta-Binomial estimate: the clinic-wide share of offers answered is
 the prior, worth RANKING["responsiveness_prior_weight"] offers, updated by the patient's
@@ -45,8 +45,6 @@ ANSWERED = Q(responded_at__isnull=False)
 ACCEPTED = Q(status__in=(S.ACCEPTED, S.RESERVED))
 # Lost to someone quicker: the slot was taken while their offer was still on hold.
 LOST = Q(status=S.SUPERSEDED, responded_at__isnull=True)
-# Offer texts that count against the fatigue caps: every offer that was (or is being) sent.
-TEXTED = ~Q(status=S.FAILED)
 # When the clinic has too little history of its own (a new install).
 DEFAULT_ANSWER_RATE = 0.33
 DEFAULT_ACCEPT_RATE = 0.33

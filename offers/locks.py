@@ -11,7 +11,7 @@ for a comparison (bench/lib.py slot_lock_apply_setting).
 import datetime as dt
 
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from clinic.models import Patient
@@ -21,6 +21,13 @@ from offers.models import Offer, Slot
 def day_started(at: dt.datetime) -> dt.datetime:
     """The clinic's local midnight before `at`: the day cap counts texts since then."""
     return timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def offer_texts_since(since: dt.datetime) -> QuerySet:
+    """Offers made after `since` that count against the fatigue caps: every one whose
+    text was (or is being) sent, so all but those that failed. The caps' one definition,
+    counted here under the patient's lock and filtered on in offers/selectors.py."""
+    return Offer.objects.filter(created_at__gt=since).exclude(status=Offer.Status.FAILED)
 
 
 def lock_slot(slot_id: int, *, skip_locked: bool = False) -> Slot | None:
@@ -66,8 +73,7 @@ def lock_patient_within_caps(patient_id: int, *, at: dt.datetime) -> bool:
     if Patient.objects.select_for_update(of=("self",), no_key=True).filter(pk=patient_id).values_list(
             "pk", flat=True).first() is None:
         return False
-    texted = (Offer.objects.filter(patient_id=patient_id, created_at__gt=at - dt.timedelta(days=7))
-              .exclude(status=Offer.Status.FAILED)
+    texted = (offer_texts_since(at - dt.timedelta(days=7)).filter(patient_id=patient_id)
               .aggregate(week=Count("pk"),
                          day=Count("pk", filter=Q(created_at__gt=day_started(at))),
                          last=Max("created_at")))

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from messaging.selectors import messages_handed_over
 from offers import rules
-from offers.locks import day_started
+from offers.locks import day_started, offer_texts_since
 from offers.messages import offer_texts
 from offers.models import Offer, Slot
 from offers.policy import policy_for
@@ -50,15 +50,11 @@ def _holding_an_offer() -> QuerySet:
                                 ).values("patient_id")
 
 
-def _texted_since(since: dt.datetime) -> QuerySet:
-    return Offer.objects.filter(created_at__gt=since).exclude(status=Offer.Status.FAILED)
-
-
 def patients_capped(*, at: dt.datetime, day: bool = True, week: bool = True) -> Q:
     """Entries whose patient had their OFFER_TEXTS_PER_DAY offer texts today (the clinic's
     calendar day) or their OFFER_TEXTS_PER_WEEK in the last 7 days (the fatigue caps)."""
     def over(since: dt.datetime, cap: int) -> Q:
-        return Q(patient_id__in=_texted_since(since).order_by().values("patient_id")
+        return Q(patient_id__in=offer_texts_since(since).order_by().values("patient_id")
                  .annotate(n=Count("pk")).filter(n__gte=cap).values("patient_id"))
     capped = Q(pk__in=[])
     if day:
@@ -71,7 +67,7 @@ def patients_capped(*, at: dt.datetime, day: bool = True, week: bool = True) -> 
 def _resting(at: dt.datetime) -> QuerySet:
     # Texted within OFFER_MIN_GAP_MINUTES: free again in a few minutes, so a slot waits
     # for them as for a patient holding an offer (the sweep looks again).
-    return _texted_since(at - dt.timedelta(minutes=settings.OFFER_MIN_GAP_MINUTES)
+    return offer_texts_since(at - dt.timedelta(minutes=settings.OFFER_MIN_GAP_MINUTES)
                          ).values("patient_id")
 
 
