@@ -47,15 +47,22 @@ def twilio_signature_required(view):
     return wrapper
 
 
+def _posted(form_class, request):
+    """(the webhook's cleaned fields, None), or (None, a 400 naming the bad fields)."""
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return None, HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
+                                            content_type="text/plain")
+    return form.cleaned_data, None
+
+
 @csrf_exempt
 @require_POST
 @twilio_signature_required
 def inbound_sms(request):
-    form = InboundSmsForm(request.POST)
-    if not form.is_valid():
-        return HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
-                                      content_type="text/plain")
-    data = form.cleaned_data
+    data, error = _posted(InboundSmsForm, request)
+    if error:
+        return error
     # Everything this text changes is the patient's doing, by SMS (the audit trail).
     with acting_as(actor_patient_sms(data["From"])):
         reply = inbound_handle(from_number=data["From"], to_number=data["To"],
@@ -70,23 +77,13 @@ def inbound_sms(request):
 @require_POST
 @twilio_signature_required
 def status_callback(request):
-    form = StatusCallbackForm(request.POST)
-    if not form.is_valid():
-        return HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
-                                      content_type="text/plain")
-    data = form.cleaned_data
+    data, error = _posted(StatusCallbackForm, request)
+    if error:
+        return error
     message_status_record(sid=data["MessageSid"], status=data["MessageStatus"],
                           error_code=data["ErrorCode"],
                           message_id=message_id_from_query(request.GET))
     return HttpResponse(status=204)
-
-
-def _voice_form(request):
-    form = VoiceWebhookForm(request.POST)
-    if not form.is_valid():
-        return None, HttpResponseBadRequest(f"Missing or bad fields: {form_errors_text(form)}",
-                                            content_type="text/plain")
-    return form.cleaned_data, None
 
 
 def _twiml(turn) -> HttpResponse:
@@ -103,7 +100,7 @@ def _twiml(turn) -> HttpResponse:
 @twilio_signature_required
 def voice_answer(request):
     """The call was answered (a person, or a machine: AnsweredBy)."""
-    data, error = _voice_form(request)
+    data, error = _posted(VoiceWebhookForm, request)
     if error:
         return error
     call_id = message_id_from_query(request.GET)
@@ -118,7 +115,7 @@ def voice_answer(request):
 @twilio_signature_required
 def voice_gather(request):
     """A key pressed or a word said on the call, or nothing heard (<Redirect>)."""
-    data, error = _voice_form(request)
+    data, error = _posted(VoiceWebhookForm, request)
     if error:
         return error
     call_id = message_id_from_query(request.GET)
@@ -134,7 +131,7 @@ def voice_gather(request):
 @require_POST
 @twilio_signature_required
 def voice_status(request):
-    data, error = _voice_form(request)
+    data, error = _posted(VoiceWebhookForm, request)
     if error:
         return error
     voice.voice_status_record(message_id=message_id_from_query(request.GET),
